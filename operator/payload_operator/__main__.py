@@ -1,0 +1,7 @@
+"""`python -m payload_operator` is the same as the `payload-operator` command."""
+
+import sys
+
+from payload_operator.cli import main
+
+sys.exit(main())

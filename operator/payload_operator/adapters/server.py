@@ -1,0 +1,276 @@
+"""HTTP client of the Durable Workflow server's control plane (raw httpx, typed errors).
+
+Raw HTTP on purpose: SDK 2.x resolves every payload reference it sees, which would download every
+large payload during a history walk and hide the references we need (contract §6.8).
+Error messages are built from status codes and the server's `reason`, never from request headers,
+so the bearer token cannot leak into conditions, Events or logs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import httpx
+
+CONTROL_PLANE_VERSION = "2"
+MAX_ERROR_TEXT = 300
+
+
+class ServerError(Exception):
+    """A failed call; `reason` is one CamelCase word for conditions, metrics and backoff."""
+
+    reason = "ServerError"
+    retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        server_reason: str | None = None,
+        retry_after: float | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.server_reason = server_reason
+        self.retry_after = retry_after
+        self.details = dict(details or {})
+
+
+class ServerUnreachable(ServerError):
+    """No HTTP answer: connection refused, DNS failure or timeout."""
+
+    reason = "ServerUnreachable"
+
+
+class Unauthorized(ServerError):
+    """401: the token was refused."""
+
+    reason = "Unauthorized"
+    retryable = False
+
+
+class Forbidden(ServerError):
+    """403: the token's role may not call this route (an admin token is needed)."""
+
+    reason = "Forbidden"
+    retryable = False
+
+
+class NamespaceNotFound(ServerError):
+    """404 namespace_not_found."""
+
+    reason = "NamespaceNotFound"
+    retryable = False
+
+
+class NotFound(ServerError):
+    """Any other 404."""
+
+    reason = "NotFound"
+    retryable = False
+
+
+class ValidationFailed(ServerError):
+    """422: the server refused the request body; `details` holds its field errors."""
+
+    reason = "ValidationFailed"
+    retryable = False
+
+
+class Throttled(ServerError):
+    """429: slow down, honouring Retry-After."""
+
+    reason = "Throttled"
+
+
+class ServerFailure(ServerError):
+    """5xx."""
+
+    reason = "ServerFailure"
+
+
+class BadResponse(ServerError):
+    """An answer that is not the JSON the contract promises (wrong content type, malformed, truncated)."""
+
+    reason = "BadResponse"
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After", "")
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def _error_for(response: httpx.Response, body: Any) -> ServerError:
+    status = response.status_code
+    server_reason = body.get("reason") if isinstance(body, dict) else None
+    text = body.get("message") if isinstance(body, dict) else None
+    summary = f"HTTP {status}" + (f" {server_reason}" if server_reason else "") + (f": {text}" if text else "")
+    summary = summary[:MAX_ERROR_TEXT]
+    kwargs: dict[str, Any] = {"status": status, "server_reason": server_reason}
+    if status == 401:
+        return Unauthorized(summary, **kwargs)
+    if status == 403:
+        return Forbidden(summary, **kwargs)
+    if status == 404:
+        cls = NamespaceNotFound if server_reason == "namespace_not_found" else NotFound
+        return cls(summary, **kwargs)
+    if status == 422:
+        errors = body.get("errors") if isinstance(body, dict) else None
+        return ValidationFailed(summary, details=errors if isinstance(errors, dict) else None, **kwargs)
+    if status == 429:
+        return Throttled(summary, retry_after=_retry_after(response), **kwargs)
+    if status >= 500:
+        return ServerFailure(summary, retry_after=_retry_after(response), **kwargs)
+    return ServerError(summary, **kwargs)
+
+
+class ServerClient:
+    """One server, one admin token; namespace chosen per call through X-Namespace."""
+
+    def __init__(
+        self, base_url: str, token: str, *, timeout: float = 15.0, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self._client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            timeout=timeout,
+            transport=transport,
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Accept": "application/json",
+                "X-Durable-Workflow-Control-Plane-Version": CONTROL_PLANE_VERSION,
+                "User-Agent": "payload-operator",
+            },
+            limits=httpx.Limits(max_connections=16, max_keepalive_connections=8),
+        )
+
+    async def __aenter__(self) -> ServerClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close pooled connections."""
+        await self._client.aclose()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        namespace: str | None = None,
+        json_body: Any = None,
+        params: Mapping[str, Any] | None = None,
+        accept_statuses: tuple[int, ...] = (200, 201, 207),
+    ) -> tuple[int, dict[str, Any]]:
+        """Send one call and return (status, parsed JSON); raise a typed ServerError otherwise."""
+        headers = {"X-Namespace": namespace} if namespace else {}
+        try:
+            response = await self._client.request(method, path, json=json_body, params=params, headers=headers)
+        except httpx.TimeoutException as exc:
+            raise ServerUnreachable(f"{method} {path}: timed out") from exc
+        except httpx.TransportError as exc:
+            raise ServerUnreachable(f"{method} {path}: {type(exc).__name__}") from exc
+        body = self._parse(method, path, response)
+        if response.status_code not in accept_statuses:
+            raise _error_for(response, body)
+        if not isinstance(body, dict):
+            raise BadResponse(f"{method} {path}: HTTP {response.status_code} without a JSON object")
+        return response.status_code, body
+
+    @staticmethod
+    def _parse(method: str, path: str, response: httpx.Response) -> Any:
+        content_type = response.headers.get("Content-Type", "")
+        if "json" not in content_type:
+            if response.status_code >= 400:
+                return None
+            raise BadResponse(f"{method} {path}: HTTP {response.status_code} with content type {content_type!r}")
+        try:
+            return json.loads(response.content)
+        except ValueError as exc:
+            if response.status_code >= 400:
+                return None
+            raise BadResponse(f"{method} {path}: HTTP {response.status_code} with malformed JSON") from exc
+
+    # Control plane -----------------------------------------------------------------------------
+
+    async def cluster_info(self, namespace: str) -> dict[str, Any]:
+        """GET /api/cluster/info (generation and, on newer servers, storage discovery)."""
+        return (await self.request("GET", "/api/cluster/info", namespace=namespace))[1]
+
+    async def get_namespace(self, name: str) -> dict[str, Any]:
+        """GET /api/namespaces/{name}."""
+        return (await self.request("GET", f"/api/namespaces/{name}", namespace=name))[1]
+
+    async def put_external_storage(self, name: str, policy: Mapping[str, Any]) -> dict[str, Any]:
+        """PUT /api/namespaces/{name}/external-storage: replaces the whole policy."""
+        return (
+            await self.request(
+                "PUT", f"/api/namespaces/{name}/external-storage", namespace=name, json_body=dict(policy)
+            )
+        )[1]
+
+    async def storage_test(self, namespace: str, small: int, large: int) -> dict[str, Any]:
+        """POST /api/storage/test with both sizes (the server requires both)."""
+        body = {"small_payload_bytes": small, "large_payload_bytes": large}
+        return (await self.request("POST", "/api/storage/test", namespace=namespace, json_body=body))[1]
+
+    # Retention -----------------------------------------------------------------------------------
+
+    async def retention_status(self, namespace: str) -> dict[str, Any]:
+        """GET /api/system/retention."""
+        return (await self.request("GET", "/api/system/retention", namespace=namespace))[1]
+
+    async def retention_pass(self, namespace: str, limit: int) -> tuple[int, dict[str, Any]]:
+        """POST /api/system/retention/pass; 207 means some runs failed."""
+        return await self.request("POST", "/api/system/retention/pass", namespace=namespace, json_body={"limit": limit})
+
+    async def cleanup_status(self, namespace: str) -> dict[str, Any]:
+        """GET /api/system/external-payload-cleanup (Gen B)."""
+        return (await self.request("GET", "/api/system/external-payload-cleanup", namespace=namespace))[1]
+
+    async def cleanup_pass(self, namespace: str, limit: int) -> tuple[int, dict[str, Any]]:
+        """POST /api/system/external-payload-cleanup/pass (Gen B); 207 when blocked."""
+        return await self.request(
+            "POST", "/api/system/external-payload-cleanup/pass", namespace=namespace, json_body={"limit": limit}
+        )
+
+    # Histories -----------------------------------------------------------------------------------
+
+    async def _pages(self, path: str, namespace: str, page_size: int) -> AsyncIterator[dict[str, Any]]:
+        token: str | None = None
+        while True:
+            params: dict[str, Any] = {"page_size": page_size}
+            if token:
+                params["next_page_token"] = token
+            page = (await self.request("GET", path, namespace=namespace, params=params))[1]
+            yield page
+            token = page.get("next_page_token")
+            if not token:
+                return
+
+    async def workflows(self, namespace: str, page_size: int = 100) -> AsyncIterator[dict[str, Any]]:
+        """Every workflow of a namespace, page by page."""
+        async for page in self._pages("/api/workflows", namespace, page_size):
+            for workflow in page.get("workflows") or []:
+                if isinstance(workflow, dict):
+                    yield workflow
+
+    async def runs(self, namespace: str, workflow_id: str) -> list[dict[str, Any]]:
+        """The continue-as-new chain of a workflow."""
+        body = (await self.request("GET", f"/api/workflows/{workflow_id}/runs", namespace=namespace))[1]
+        return [r for r in body.get("runs") or [] if isinstance(r, dict)]
+
+    async def history_pages(
+        self, namespace: str, workflow_id: str, run_id: str, page_size: int = 500
+    ) -> AsyncIterator[dict[str, Any]]:
+        """A run's history, page by page."""
+        async for page in self._pages(f"/api/workflows/{workflow_id}/runs/{run_id}/history", namespace, page_size):
+            yield page

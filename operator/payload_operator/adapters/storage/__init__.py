@@ -1,0 +1,1 @@
+"""Object storage adapters: one Protocol, one module per provider."""

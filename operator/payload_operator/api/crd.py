@@ -1,0 +1,173 @@
+"""Render the CustomResourceDefinition from the pydantic models.
+
+Pydantic emits JSON Schema with `$ref`s, `anyOf` for optionals and titles; Kubernetes wants a
+structural OpenAPI v3 schema. The conversion below inlines references, drops what structural
+schemas forbid and keeps types, enums, patterns, bounds, defaults and descriptions.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import yaml
+
+from payload_operator.api.spec import (
+    API_GROUP,
+    API_VERSION,
+    KIND,
+    PLURAL,
+    SHORT_NAMES,
+    SINGULAR,
+    ExternalPayloadStorageSpec,
+)
+from payload_operator.api.status import ExternalPayloadStorageStatus
+
+Schema = dict[str, Any]
+
+_KEPT_KEYS = {
+    "type",
+    "description",
+    "properties",
+    "required",
+    "items",
+    "enum",
+    "pattern",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "minLength",
+    "maxLength",
+    "minItems",
+    "maxItems",
+    "default",
+    "additionalProperties",
+    "format",
+}
+
+PRINTER_COLUMNS: list[Schema] = [
+    {"name": "Driver", "type": "string", "jsonPath": ".spec.driver"},
+    {"name": "Bucket", "type": "string", "jsonPath": ".status.bucket"},
+    {"name": "Ready", "type": "string", "jsonPath": ".status.conditions[?(@.type=='Ready')].status"},
+    {"name": "Reason", "type": "string", "jsonPath": ".status.conditions[?(@.type=='Ready')].reason"},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    {
+        "name": "Message",
+        "type": "string",
+        "priority": 1,
+        "jsonPath": ".status.conditions[?(@.type=='Ready')].message",
+    },
+]
+
+
+def _resolve(node: Any, defs: dict[str, Schema]) -> Any:
+    if isinstance(node, list):
+        return [_resolve(item, defs) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        target = copy.deepcopy(defs[node["$ref"].rsplit("/", 1)[-1]])
+        merged = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+        return _resolve(merged, defs)
+    return {key: _resolve(value, defs) for key, value in node.items()}
+
+
+def _collapse_optional(node: Schema) -> Schema:
+    """`anyOf: [X, {type: null}]` becomes X: an optional field is simply omitted."""
+    variants = node.get("anyOf")
+    if not variants:
+        return node
+    non_null = [v for v in variants if v.get("type") != "null"]
+    if len(non_null) != 1:
+        raise ValueError(f"cannot express union in a structural schema: {variants}")
+    rest = {k: v for k, v in node.items() if k != "anyOf"}
+    return {**non_null[0], **rest}
+
+
+def _structural(node: Any) -> Any:
+    if not isinstance(node, dict):
+        return node
+    node = _collapse_optional(node)
+    out: Schema = {}
+    for key, value in node.items():
+        if key == "properties":
+            out[key] = {name: _structural(sub) for name, sub in value.items()}
+        elif key == "items":
+            out[key] = _structural(value)
+        elif key == "additionalProperties":
+            if value is True or value == {}:
+                out["x-kubernetes-preserve-unknown-fields"] = True
+            elif value is not False:
+                out[key] = _structural(value)
+        elif key in _KEPT_KEYS or key.startswith("x-kubernetes-"):
+            out[key] = value
+    if out.get("type") == "object" and "properties" not in out and "additionalProperties" not in out:
+        out["x-kubernetes-preserve-unknown-fields"] = True
+    if out.get("default") is None:
+        out.pop("default", None)
+    if "const" in node:
+        out["enum"] = [node["const"]]
+    return out
+
+
+def openapi_schema(model: type[Any]) -> Schema:
+    """The structural OpenAPI schema of a pydantic model, by camelCase alias."""
+    raw = model.model_json_schema(by_alias=True, mode="validation")
+    defs = raw.pop("$defs", {})
+    return _structural(_resolve(raw, defs))  # type: ignore[no-any-return]
+
+
+def crd_manifest() -> Schema:
+    """The whole CustomResourceDefinition as a dict."""
+    spec_schema = openapi_schema(ExternalPayloadStorageSpec)
+    status_schema = openapi_schema(ExternalPayloadStorageStatus)
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": f"{PLURAL}.{API_GROUP}",
+            "labels": {"app.kubernetes.io/name": "payload-operator", "app.kubernetes.io/component": "crd"},
+        },
+        "spec": {
+            "group": API_GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": KIND,
+                "listKind": f"{KIND}List",
+                "plural": PLURAL,
+                "singular": SINGULAR,
+                "shortNames": list(SHORT_NAMES),
+                "categories": ["durable-workflow"],
+            },
+            "versions": [
+                {
+                    "name": API_VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": PRINTER_COLUMNS,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "description": ExternalPayloadStorageSpec.__doc__,
+                            "required": ["spec"],
+                            "properties": {
+                                "apiVersion": {"type": "string", "description": "API version of the object."},
+                                "kind": {"type": "string", "description": "Kind of the object."},
+                                "metadata": {"type": "object", "description": "Standard object metadata."},
+                                "spec": spec_schema,
+                                "status": status_schema,
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+def crd_yaml() -> str:
+    """The CRD as YAML, exactly as committed under crds/."""
+    header = "# Generated by `payload-operator crd` from the pydantic models. Do not edit.\n"
+    return header + yaml.safe_dump(crd_manifest(), sort_keys=False, width=120)

@@ -1,0 +1,169 @@
+"""The observed state the operator reports on each ExternalPayloadStorage.
+
+Status is bounded: counts and a short sample of keys, never candidate lists or secrets.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import Field
+
+from payload_operator.api.base import ApiModel
+
+
+class ConditionStatus(StrEnum):
+    """Kubernetes condition status."""
+
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+class ConditionType(StrEnum):
+    """The condition types this operator sets."""
+
+    READY = "Ready"
+    POLICY_SYNCED = "PolicySynced"
+    STORAGE_REACHABLE = "StorageReachable"
+    LIFECYCLE_SYNCED = "LifecycleSynced"
+    RETENTION_SUCCEEDED = "RetentionSucceeded"
+    INTEGRITY_VERIFIED = "IntegrityVerified"
+
+
+class Condition(ApiModel):
+    """A condition in the Kubernetes shape."""
+
+    type: Annotated[str, Field(max_length=316)]
+    """Condition type, e.g. Ready."""
+    status: ConditionStatus
+    """True, False or Unknown."""
+    reason: Annotated[str, Field(max_length=1024, pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$")]
+    """One CamelCase word a program can match."""
+    message: Annotated[str, Field(max_length=32768)] = ""
+    """A human-readable explanation."""
+    observed_generation: Annotated[int, Field(ge=0)] = 0
+    """The metadata.generation this condition was computed for."""
+    last_transition_time: str
+    """When status last changed (RFC 3339)."""
+
+
+class ServerGeneration(StrEnum):
+    """Which generation of external payload storage the server speaks."""
+
+    A = "A"
+    B = "B"
+    UNKNOWN = "Unknown"
+
+
+class NamespaceStatus(ApiModel):
+    """What the operator last saw in one Durable Workflow namespace."""
+
+    name: str
+    """The Durable Workflow namespace."""
+    generation: ServerGeneration = ServerGeneration.UNKNOWN
+    """A: direct provider references. B: runtime payload transport."""
+    storage_status: str = ""
+    """The server-reported storage status (available, driver_unavailable, ...), or the probe result."""
+    policy_in_sync: bool = False
+    """Whether the server's policy equals the desired one."""
+    last_sync_time: str | None = None
+    """When the policy was last written or confirmed after a change (RFC 3339)."""
+    drift_corrections: Annotated[int, Field(ge=0)] = 0
+    """How many times a policy changed behind the operator's back was put back."""
+    message: str = ""
+    """The last problem seen, if any."""
+
+
+class BoundStorage(ApiModel):
+    """The immutable storage identity recorded at first sync, enforced on clusters without CEL."""
+
+    driver: str
+    """The driver first synced."""
+    bucket: str
+    """The bucket, container or directory first synced."""
+    prefix: str
+    """The prefix first synced."""
+
+
+class LifecycleStatus(ApiModel):
+    """Lifecycle rules owned on the bucket."""
+
+    owned_rule_ids: Annotated[list[str], Field(max_length=20)] = []
+    """IDs (S3), names (Azure) or prefixes (GCS) of the rules this resource owns."""
+    foreign_rule_count: Annotated[int, Field(ge=0)] = 0
+    """Rules on the bucket that belong to someone else and were preserved."""
+    last_verified_time: str | None = None
+    """When the rules were last read back and found as desired."""
+    drift_repairs: Annotated[int, Field(ge=0)] = 0
+    """How many times owned rules edited or removed by hand were put back."""
+    last_sweep: dict[str, int] | None = None
+    """Sweep mode: counts of the last sweep (listed, expired, deleted)."""
+    next_sweep_time: str | None = None
+    """Sweep mode: when the next sweep is due."""
+    last_sweep_time: str | None = None
+    """Sweep mode: when the last sweep ran."""
+
+
+class RunSummary(ApiModel):
+    """One finished retention or integrity run."""
+
+    start_time: str
+    """When the run started."""
+    completion_time: str | None = None
+    """When it finished."""
+    result: Annotated[str, Field(max_length=32)]
+    """Succeeded, PartiallyFailed or Failed."""
+    message: Annotated[str, Field(max_length=1024)] = ""
+    """Short outcome."""
+    job_names: Annotated[list[str], Field(max_length=16)] = []
+    """The Jobs of this run, when run as Jobs."""
+
+
+class RunBookkeeping(ApiModel):
+    """Scheduling state of a recurring run; restarts resume from here."""
+
+    effective_schedule: str | None = None
+    """The schedule in force, with -random schedules resolved for this resource."""
+    next_run_time: str | None = None
+    """When the next run is due."""
+    last_run_time: str | None = None
+    """When the last run started."""
+    last_successful_time: str | None = None
+    """When the last run that succeeded started."""
+    last_skipped_time: str | None = None
+    """When a due run was last skipped because one was still active."""
+    active_run: dict[str, str] | None = None
+    """The run in progress: id, start time, Job names."""
+    last_result: dict[str, object] | None = None
+    """Counts and a short sample of keys from the last finished run."""
+    recent_runs: Annotated[list[RunSummary], Field(max_length=10)] = []
+    """The latest runs, newest first."""
+
+
+class ExternalPayloadStorageStatus(ApiModel):
+    """Observed state of an ExternalPayloadStorage."""
+
+    observed_generation: Annotated[int, Field(ge=0)] = 0
+    """The metadata.generation last reconciled."""
+    conditions: Annotated[
+        list[Condition],
+        Field(
+            max_length=16, json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]}
+        ),
+    ] = []
+    """Ready summarises PolicySynced, StorageReachable and, when configured, LifecycleSynced,
+    RetentionSucceeded and IntegrityVerified."""
+    bucket: str = ""
+    """The bucket, container or directory in use (for printer columns)."""
+    bound: BoundStorage | None = None
+    """The storage identity first synced."""
+    namespaces: Annotated[list[NamespaceStatus], Field(max_length=100)] = []
+    """One entry per Durable Workflow namespace."""
+    lifecycle: LifecycleStatus | None = None
+    """Lifecycle rules, when spec.lifecycle is set."""
+    retention: RunBookkeeping | None = None
+    """Retention runs, when spec.retention is set."""
+    integrity: RunBookkeeping | None = None
+    """Integrity runs, when spec.integrity is set."""

@@ -1,0 +1,87 @@
+"""Kubernetes-shaped conditions: merging, transition times, and the Ready summary.
+
+`lastTransitionTime` moves only when `status` flips, and an unchanged condition produces an
+identical dict, so a level-based resync that finds nothing new writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from payload_operator.api.status import ConditionStatus, ConditionType
+
+MAX_MESSAGE = 1024
+
+
+@dataclass(frozen=True)
+class ConditionUpdate:
+    """A condition as a reconcile step concluded it, before timestamps."""
+
+    type: str
+    status: ConditionStatus
+    reason: str
+    message: str = ""
+
+    @property
+    def is_true(self) -> bool:
+        """Whether the condition holds."""
+        return self.status == ConditionStatus.TRUE
+
+
+def true(kind: ConditionType, reason: str, message: str = "") -> ConditionUpdate:
+    """A True condition."""
+    return ConditionUpdate(kind.value, ConditionStatus.TRUE, reason, message)
+
+
+def false(kind: ConditionType, reason: str, message: str = "") -> ConditionUpdate:
+    """A False condition."""
+    return ConditionUpdate(kind.value, ConditionStatus.FALSE, reason, message)
+
+
+def unknown(kind: ConditionType, reason: str, message: str = "") -> ConditionUpdate:
+    """An Unknown condition."""
+    return ConditionUpdate(kind.value, ConditionStatus.UNKNOWN, reason, message)
+
+
+def merge_conditions(
+    existing: Sequence[dict[str, Any]],
+    updates: Iterable[ConditionUpdate],
+    *,
+    generation: int,
+    now: str,
+) -> list[dict[str, Any]]:
+    """The condition list with `updates` applied; other types are kept as they were."""
+    by_type = {c.get("type"): dict(c) for c in existing if isinstance(c, dict)}
+    for update in updates:
+        previous = by_type.get(update.type)
+        flipped = previous is None or previous.get("status") != update.status.value
+        by_type[update.type] = {
+            "type": update.type,
+            "status": update.status.value,
+            "reason": update.reason,
+            "message": update.message[:MAX_MESSAGE],
+            "observedGeneration": generation,
+            "lastTransitionTime": now if flipped else previous.get("lastTransitionTime", now),  # type: ignore[union-attr]
+        }
+    order = [t.value for t in ConditionType]
+    return sorted(by_type.values(), key=lambda c: (order.index(c["type"]) if c["type"] in order else 99, c["type"]))
+
+
+def ready_summary(conditions: Sequence[dict[str, Any]], considered: Iterable[ConditionType]) -> ConditionUpdate:
+    """Ready is True only when every considered condition is True; else it carries the first problem."""
+    by_type = {c.get("type"): c for c in conditions}
+    for kind in considered:
+        condition = by_type.get(kind.value)
+        if condition is None:
+            return unknown(ConditionType.READY, "Reconciling", f"{kind.value} not evaluated yet")
+        if condition.get("status") != ConditionStatus.TRUE.value:
+            status = ConditionStatus.FALSE if condition.get("status") == "False" else ConditionStatus.UNKNOWN
+            return ConditionUpdate(
+                ConditionType.READY.value,
+                status,
+                str(condition.get("reason")),
+                f"{kind.value}: {condition.get('message', '')}",
+            )
+    return true(ConditionType.READY, "Ready", "all conditions hold")
