@@ -44,6 +44,8 @@ _KEPT_KEYS = {
     "default",
     "additionalProperties",
     "format",
+    "oneOf",
+    "not",
 }
 
 PRINTER_COLUMNS: list[Schema] = [
@@ -85,6 +87,13 @@ def _collapse_optional(node: Schema) -> Schema:
     return {**non_null[0], **rest}
 
 
+def _drop_nulls(value: Any) -> Any:
+    """Object defaults as pydantic dumps them carry nulls for unset optionals; the API server refuses those."""
+    if isinstance(value, dict):
+        return {k: _drop_nulls(v) for k, v in value.items() if v is not None}
+    return value
+
+
 def _structural(node: Any) -> Any:
     if not isinstance(node, dict):
         return node
@@ -100,15 +109,29 @@ def _structural(node: Any) -> Any:
                 out["x-kubernetes-preserve-unknown-fields"] = True
             elif value is not False:
                 out[key] = _structural(value)
+        elif key == "default":
+            out[key] = _drop_nulls(value)
         elif key in _KEPT_KEYS or key.startswith("x-kubernetes-"):
             out[key] = value
     if out.get("type") == "object" and "properties" not in out and "additionalProperties" not in out:
         out["x-kubernetes-preserve-unknown-fields"] = True
-    if out.get("default") is None:
+    for bound, plain in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        if isinstance(out.get(bound), int | float) and not isinstance(out.get(bound), bool):
+            out[plain] = out.pop(bound)
+            out[bound] = True  # OpenAPI v3.0 spells exclusive bounds as a flag beside the bound
+    if out.get("default") in (None, ""):
+        # Kubernetes 1.20 reads an empty-string default as null and refuses the CRD; omitted is the same.
         out.pop("default", None)
     if "const" in node:
         out["enum"] = [node["const"]]
     return out
+
+
+def _without_defaults(node: Any) -> Any:
+    """Status is written by the operator only; defaults there would just be noise."""
+    if isinstance(node, dict):
+        return {k: _without_defaults(v) for k, v in node.items() if k != "default"}
+    return node
 
 
 def openapi_schema(model: type[Any]) -> Schema:
@@ -121,7 +144,7 @@ def openapi_schema(model: type[Any]) -> Schema:
 def crd_manifest() -> Schema:
     """The whole CustomResourceDefinition as a dict."""
     spec_schema = openapi_schema(ExternalPayloadStorageSpec)
-    status_schema = openapi_schema(ExternalPayloadStorageStatus)
+    status_schema = _without_defaults(openapi_schema(ExternalPayloadStorageStatus))
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -155,7 +178,7 @@ def crd_manifest() -> Schema:
                             "properties": {
                                 "apiVersion": {"type": "string", "description": "API version of the object."},
                                 "kind": {"type": "string", "description": "Kind of the object."},
-                                "metadata": {"type": "object", "description": "Standard object metadata."},
+                                "metadata": {"type": "object"},
                                 "spec": spec_schema,
                                 "status": status_schema,
                             },

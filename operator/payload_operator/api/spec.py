@@ -83,7 +83,17 @@ class ServerSpec(ApiModel):
     token_secret_ref: TokenSecretRef
     """Admin-role bearer token used for the control-plane calls."""
     namespaces: Annotated[
-        list[Annotated[str, Field(min_length=1, max_length=128, pattern=DW_NAMESPACE_PATTERN)]],
+        list[
+            Annotated[
+                str,
+                Field(
+                    min_length=1,
+                    max_length=128,
+                    pattern=DW_NAMESPACE_PATTERN,
+                    description="A Durable Workflow namespace.",
+                ),
+            ]
+        ],
         Field(min_length=1, max_length=100, json_schema_extra={"x-kubernetes-list-type": "set"}),
     ]
     """Durable Workflow namespaces that get the policy (1 to 100, each unique)."""
@@ -145,7 +155,7 @@ class AzureCredentialsRef(ApiModel):
 class AzureManagementPolicySpec(ApiModel):
     """The storage account whose lifecycle management policy holds the expiration rules."""
 
-    subscription_id: Annotated[str, Field(pattern=AZURE_GUID_PATTERN)]
+    subscription_id: Annotated[str, Field(max_length=36, pattern=AZURE_GUID_PATTERN)]
     """Azure subscription id (a GUID)."""
     resource_group: Annotated[str, Field(min_length=1, max_length=90, pattern=r"^[-\w._()]+$")]
     """Resource group of the storage account."""
@@ -190,7 +200,19 @@ class LifecycleSpec(ApiModel):
     mode: LifecycleMode = LifecycleMode.NATIVE
     """Native: provider lifecycle rules. Sweep: the operator deletes expired temporary objects itself."""
     tmp_prefixes: Annotated[
-        list[Annotated[str, Field(min_length=2, max_length=512, pattern=TMP_PREFIX_PATTERN)]],
+        list[
+            Annotated[
+                str,
+                Field(
+                    min_length=2,
+                    max_length=512,
+                    pattern=TMP_PREFIX_PATTERN,
+                    description="A temporary prefix relative to spec.prefix, ending with a slash.",
+                    # refused at admission on every Kubernetes version: payload objects are never targets
+                    json_schema_extra={"not": {"pattern": "^(avro|quarantine)/"}},
+                ),
+            ]
+        ],
         Field(min_length=1, max_length=10, json_schema_extra={"x-kubernetes-list-type": "set"}),
     ] = ["tmp/"]
     """Prefixes relative to spec.prefix, each ending with "/"; never avro/ or anything above it."""
@@ -321,6 +343,21 @@ def _one_block_per_driver() -> list[dict[str, str]]:
     ]
 
 
+def _driver_one_of() -> list[dict[str, object]]:
+    """The same rule as structural value validation, which API servers before CEL (1.25) also enforce.
+
+    The refusal names the field: "spec.s3: Required value" or "spec.gcs must not validate the schema".
+    """
+    return [
+        {
+            "required": [driver.value],
+            "properties": {"driver": {"enum": [driver.value]}}
+            | {other.value: {"not": {}} for other in Driver if other != driver},
+        }
+        for driver in Driver
+    ]
+
+
 CEL_RULES: list[dict[str, str]] = [
     *_one_block_per_driver(),
     {"rule": "self.driver == oldSelf.driver", "message": "spec.driver is immutable", "fieldPath": ".driver"},
@@ -358,7 +395,11 @@ class ExternalPayloadStorageSpec(ApiModel):
     """Declares where a Durable Workflow server's large payloads live and how they are kept."""
 
     model_config = ConfigDict(
-        **ApiModel.model_config, json_schema_extra={"x-kubernetes-validations": cast("list[JsonValue]", CEL_RULES)}
+        **ApiModel.model_config,
+        json_schema_extra={
+            "x-kubernetes-validations": cast("list[JsonValue]", CEL_RULES),
+            "oneOf": cast("list[JsonValue]", _driver_one_of()),
+        },
     )
 
     server: ServerSpec

@@ -1,0 +1,128 @@
+"""S3 and S3-compatible buckets (AWS, Ceph RGW, moto) through one boto3 client.
+
+Thread-safety: botocore clients are documented thread-safe, so every worker thread shares the one
+client and its connection pool (sized by the factory's `max_pool_connections`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from datetime import UTC
+from typing import Any
+
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionError,
+    CredentialRetrievalError,
+    HTTPClientError,
+    IncompleteReadError,
+    NoCredentialsError,
+    PartialCredentialsError,
+)
+
+from payload_operator.adapters.storage import errors
+from payload_operator.adapters.storage.base import (
+    BatchResult,
+    ObjectInfo,
+    StorageAccessDenied,
+    StorageError,
+)
+from payload_operator.adapters.storage.bulk import check_batch
+
+PROVIDER = "S3"
+# One CopyObject call copies up to 5 GiB; the managed copy switches to multipart copy only above that.
+SINGLE_COPY_LIMIT = 5 * 1024**3
+_COPY_CONFIG = TransferConfig(multipart_threshold=SINGLE_COPY_LIMIT, use_threads=False)
+_CREDENTIAL_ERRORS = (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError)
+
+
+class S3Store:
+    """One bucket; `root` is the key root the probe lists, so prefix-scoped IAM policies pass it."""
+
+    scheme = "s3"
+    delete_batch_size = 1000
+
+    def __init__(self, client: Any, bucket: str, *, root: str = "") -> None:
+        self.client = client
+        self.bucket = bucket
+        self.root = root
+        self.page_size = 1000
+        """Keys per ListObjectsV2 call (S3's maximum); tests lower it to exercise paging."""
+
+    def probe(self) -> None:
+        with self._errors("probe"):
+            self.client.list_objects_v2(Bucket=self.bucket, Prefix=self.root, MaxKeys=1)
+
+    def list(self, prefix: str, start_after: str | None = None) -> Iterator[ObjectInfo]:
+        params: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+        if start_after:
+            params["StartAfter"] = start_after
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            **params, PaginationConfig={"PageSize": self.page_size}
+        )
+        with self._errors("list"):
+            for page in pages:
+                for item in page.get("Contents", ()):
+                    if not item["Key"].endswith("/"):  # folder placeholders made by consoles
+                        yield ObjectInfo(item["Key"], item["Size"], item["LastModified"].astimezone(UTC))
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        try:
+            with self._errors("stat", key):
+                head = self.client.head_object(Bucket=self.bucket, Key=key)
+        except FileNotFoundError:
+            return None
+        return ObjectInfo(key, head["ContentLength"], head["LastModified"].astimezone(UTC))
+
+    def read_chunks(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        with self._errors("read", key):
+            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+            try:
+                yield from body.iter_chunks(chunk_size)
+            finally:
+                body.close()
+
+    def put(self, key: str, data: bytes) -> None:
+        with self._errors("put", key):
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType="application/octet-stream")
+
+    def copy(self, source_key: str, target_key: str) -> None:
+        with self._errors("copy", source_key):
+            self.client.copy({"Bucket": self.bucket, "Key": source_key}, self.bucket, target_key, Config=_COPY_CONFIG)
+
+    def delete_batch(self, keys: Sequence[str]) -> BatchResult:
+        check_batch(keys, self.delete_batch_size)
+        if not keys:
+            return BatchResult()
+        with self._errors("delete"):
+            response = self.client.delete_objects(
+                Bucket=self.bucket,
+                Delete={"Objects": [{"Key": key} for key in keys], "Quiet": True},
+            )
+        # HTTP 200 even when some keys failed: the failures are only in Errors[]. Deleting an absent
+        # key succeeds on S3, so "already gone" counts as deleted here as in every adapter.
+        failed = {e["Key"]: errors.error_code(e.get("Code")) or "Error" for e in response.get("Errors", ())}
+        return BatchResult(deleted=[key for key in keys if key not in failed], errors=failed)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _errors(self, operation: str, key: str | None = None) -> AbstractContextManager[None]:
+        return errors.translated(lambda exc: translate(exc, operation, key, self.client.meta.endpoint_url))
+
+
+def translate(exc: Exception, operation: str, key: str | None, endpoint: str) -> Exception | None:
+    """The StorageError (or FileNotFoundError) for a botocore exception; None for anything else."""
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return errors.from_response(PROVIDER, operation, status, exc.response.get("Error", {}).get("Code"), key)
+    if isinstance(exc, ConnectionError | HTTPClientError | IncompleteReadError):
+        return errors.unreachable(PROVIDER, operation, endpoint, exc)
+    if isinstance(exc, _CREDENTIAL_ERRORS):
+        return StorageAccessDenied(f"{PROVIDER} {operation}: no usable credentials ({type(exc).__name__})")
+    if isinstance(exc, BotoCoreError):
+        return StorageError(f"{PROVIDER} {operation} failed: {type(exc).__name__}")
+    return None

@@ -1,0 +1,35 @@
+"""Operator-wide settings, read once from PAYLOAD_OPERATOR_* environment variables.
+
+Values are injected rather than branched on, so tests run the production code path with shorter
+intervals instead of test-only switches.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class OperatorConfig(BaseSettings):
+    """Tuning knobs of the running operator."""
+
+    model_config = SettingsConfigDict(env_prefix="PAYLOAD_OPERATOR_", frozen=True)
+
+    timer_interval: float = Field(default=30.0, gt=0)
+    """Seconds between timer ticks per resource; each tick decides whether any work is due."""
+    backoff_base: float = Field(default=5.0, gt=0)
+    """First retry delay after a failed reconcile; doubles per consecutive failure."""
+    backoff_max: float = Field(default=300.0, gt=0)
+    """Longest retry delay."""
+    deletion_attempts: int = Field(default=5, ge=1)
+    """Attempts to disable server policies on deletion before the finalizer is released anyway."""
+    deletion_retry_delay: float = Field(default=10.0, gt=0)
+    """Seconds between deletion attempts."""
+    metrics_port: int = Field(default=8080, ge=0, le=65535)
+    """Port of the Prometheus /metrics endpoint; 0 disables it."""
+    job_image: str = "ghcr.io/durable-workflow/payload-operator:0.1.0"
+    """Image of retention and integrity Jobs (the operator's own image)."""
+    job_service_account: str = "payload-operator-runner"
+    """ServiceAccount of retention and integrity Job pods."""
+    max_reconcile_workers: int = Field(default=20, ge=1)
+    """Concurrent handler invocations across resources."""

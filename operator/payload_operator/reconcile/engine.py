@@ -1,0 +1,153 @@
+"""One reconcile of the policy concern for one resource: parse, check, sync, publish, report.
+
+Runtime faults never escape as exceptions: they become False conditions with a reason, the
+resource's backoff grows, and the timer retries when the backoff allows. Only programming errors
+propagate (and Kopf retries those with its own backoff).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from payload_operator import metrics
+from payload_operator.adapters.kube import KubeClient, KubeError
+from payload_operator.adapters.server import ServerClient
+from payload_operator.api.rules import bound_storage, immutable_field_changes
+from payload_operator.api.spec import ExternalPayloadStorageSpec, ManagementPolicy
+from payload_operator.api.status import BoundStorage, ConditionType
+from payload_operator.backoff import Backoff
+from payload_operator.manifest import Resource, resource_from_body
+from payload_operator.planning.conditions import false
+from payload_operator.planning.policy_report import EventNote, build_report
+from payload_operator.reconcile import published
+from payload_operator.reconcile.policy import sync_all
+from payload_operator.reconcile.status import StatusChange, conditions_of, utcnow
+
+
+@dataclass
+class ResourceState:
+    """What the operator remembers about one resource between ticks (in memory only)."""
+
+    backoff: Backoff
+    last_policy_check: float = 0.0
+    last_generation: int | None = None
+
+
+@dataclass
+class PassResult:
+    """The status change and Events one pass produced."""
+
+    change: StatusChange
+    events: list[EventNote] = field(default_factory=list)
+    healthy: bool = False
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """The first few field errors as `spec.a.b: message`, without echoing input values."""
+    parts = []
+    for item in error.errors()[:3]:
+        location = ".".join(str(p) for p in item["loc"] if not str(p).startswith("function-"))
+        parts.append(f"spec.{location}: {item['msg']}" if location else f"spec: {item['msg']}")
+    return "; ".join(parts)
+
+
+def parse(body: dict[str, Any]) -> Resource | PassResult:
+    """The typed resource, or the status that says why the spec is refused."""
+    try:
+        return resource_from_body(body)
+    except ValidationError as exc:
+        message = describe_validation_error(exc)
+        change = StatusChange(
+            conditions=[false(ConditionType.POLICY_SYNCED, "InvalidSpec", message)],
+            observed_generation=int(body.get("metadata", {}).get("generation") or 0),
+        )
+        return PassResult(change, [EventNote("Warning", "InvalidSpec", message)])
+
+
+def _bound(status: Any) -> BoundStorage | None:
+    raw = status.get("bound") if isinstance(status, dict) else None
+    return BoundStorage.model_validate(raw) if isinstance(raw, dict) else None
+
+
+def _storage_reachable_is_true(status: Any) -> bool:
+    return any(
+        c.get("type") == ConditionType.STORAGE_REACHABLE.value and c.get("status") == "True"
+        for c in conditions_of(status)
+    )
+
+
+async def reconcile_policy(
+    body: dict[str, Any],
+    kube: KubeClient,
+    state: ResourceState,
+) -> PassResult:
+    """Policy, published objects and the PolicySynced/StorageReachable conditions for one resource."""
+    parsed = parse(body)
+    if isinstance(parsed, PassResult):
+        return parsed
+    resource, spec = parsed, parsed.spec
+    status = body.get("status") or {}
+    generation = int(body["metadata"].get("generation") or 0)
+    spec_changed = state.last_generation != generation or status.get("observedGeneration") != generation
+    fields: dict[str, Any] = {"bucket": spec.bucket}
+    changes = immutable_field_changes(spec, _bound(status))
+    if changes:
+        message = "; ".join(changes) + ": recreate the resource to move to other storage"
+        condition = false(ConditionType.POLICY_SYNCED, "ImmutableFieldChanged", message)
+        return PassResult(
+            StatusChange([condition], observed_generation=generation),
+            [EventNote("Warning", "ImmutableFieldChanged", message)],
+        )
+    try:
+        token = await kube.read_secret_key(
+            resource.namespace, spec.server.token_secret_ref.name, spec.server.token_secret_ref.key
+        )
+    except KubeError as exc:
+        condition = false(ConditionType.POLICY_SYNCED, exc.reason, str(exc))
+        return PassResult(StatusChange([condition], fields, observed_generation=generation))
+    manage = spec.management_policy == ManagementPolicy.MANAGE
+    probe = spec_changed or not _storage_reachable_is_true(status)
+    async with ServerClient(spec.server.url, token, timeout=spec.server.request_timeout_seconds) as client:
+        outcomes = await sync_all(client, spec, manage=manage, probe=probe)
+    report = build_report(
+        outcomes, status.get("namespaces") or [], spec_changed=spec_changed, observe=not manage, now=utcnow()
+    )
+    for condition in report.conditions:
+        metrics.record_condition(resource, condition)
+    metrics.DRIFT_REPAIRS.labels(resource.namespace, resource.name).inc(
+        sum(1 for e in report.events if e.reason == "DriftRepaired")
+    )
+    fields["namespaces"] = report.namespaces
+    if report.healthy and status.get("bound") is None:
+        fields["bound"] = bound_storage(spec).to_wire()
+    events = list(report.events)
+    if manage and report.healthy:
+        try:
+            await published.publish(kube, resource, body)
+        except KubeError as exc:
+            report.conditions.append(false(ConditionType.POLICY_SYNCED, "PublishFailed", str(exc)))
+            report.healthy = False
+    state.last_generation = generation
+    return PassResult(StatusChange(report.conditions, fields, observed_generation=generation), events, report.healthy)
+
+
+def policy_check_due(state: ResourceState, spec: ExternalPayloadStorageSpec | None, now: float) -> bool:
+    """Timer gate: retry a failing resource when its backoff allows, resync a healthy one on its interval."""
+    if state.backoff.failures:
+        return state.backoff.due(now)
+    interval = spec.server.resync_interval_seconds if spec else 300
+    return now - state.last_policy_check >= interval
+
+
+def record_outcome(state: ResourceState, result: PassResult, now: float | None = None) -> None:
+    """Update the backoff after a pass."""
+    now = time.monotonic() if now is None else now
+    state.last_policy_check = now
+    if result.healthy:
+        state.backoff.succeeded()
+    else:
+        state.backoff.failed(now)

@@ -1,0 +1,67 @@
+"""Status writes as re-runnable transformations of the freshest body.
+
+Kopf sends these as a JSON patch guarded by resourceVersion (`patch.fns`), so concurrent writers
+(the change handler, the timer, a run finishing) never overwrite each other's fields, and a change
+that alters nothing produces no request at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from payload_operator.api.status import ConditionType
+from payload_operator.planning.conditions import ConditionUpdate, merge_conditions, ready_summary
+
+
+def utcnow() -> str:
+    """RFC 3339 UTC time with second precision, as Kubernetes writes it."""
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def ready_inputs(spec: Any) -> list[ConditionType]:
+    """The conditions Ready summarises for this spec (raw body spec, so it works on invalid specs too)."""
+    kinds = [ConditionType.POLICY_SYNCED, ConditionType.STORAGE_REACHABLE]
+    lifecycle = spec.get("lifecycle") if isinstance(spec, dict) else None
+    if isinstance(lifecycle, dict) and lifecycle.get("enabled", True):
+        kinds.append(ConditionType.LIFECYCLE_SYNCED)
+    return kinds
+
+
+@dataclass
+class StatusChange:
+    """Fields and conditions to set on status; None values remove a field."""
+
+    conditions: list[ConditionUpdate] = field(default_factory=list)
+    fields: dict[str, Any] = field(default_factory=dict)
+    observed_generation: int | None = None
+    ready_override: ConditionUpdate | None = None
+
+    def apply(self, body: dict[str, Any]) -> None:
+        """Mutate `body` in place (called by Kopf, possibly more than once)."""
+        status = body.setdefault("status", {})
+        generation = int(body.get("metadata", {}).get("generation") or 0)
+        now = utcnow()
+        for key, value in self.fields.items():
+            if value is None:
+                status.pop(key, None)
+            else:
+                status[key] = value
+        if self.observed_generation is not None:
+            status["observedGeneration"] = self.observed_generation
+        merged = merge_conditions(status.get("conditions") or [], self.conditions, generation=generation, now=now)
+        ready = self.ready_override or ready_summary(merged, ready_inputs(body.get("spec")))
+        status["conditions"] = merge_conditions(merged, [ready], generation=generation, now=now)
+
+
+def add(patch: Any, change: StatusChange) -> None:
+    """Queue a status change on a Kopf patch."""
+    patch.fns.append(change.apply)
+
+
+def conditions_of(status: Any) -> Iterable[dict[str, Any]]:
+    """The conditions list of a raw status, tolerating garbage."""
+    conditions = status.get("conditions") if isinstance(status, dict) else None
+    return [c for c in conditions or [] if isinstance(c, dict)]
