@@ -137,7 +137,8 @@ def translate(exc: Exception, operation: str, key: str | None, endpoint: str) ->
     if isinstance(exc, ClientAuthenticationError) and exc.status_code is None:  # e.g. no identity found
         return StorageAccessDenied(f"{PROVIDER} {operation}: no usable credential ({type(exc).__name__})")
     if isinstance(exc, HttpResponseError):
-        return errors.from_response(PROVIDER, operation, exc.status_code, exc.error_code, key)
+        # error_code is added by the storage SDK's error handling, not declared on HttpResponseError.
+        return errors.from_response(PROVIDER, operation, exc.status_code, getattr(exc, "error_code", None), key)
     if isinstance(exc, AzureError):
         return StorageError(f"{PROVIDER} {operation} failed: {type(exc).__name__}")
     return None

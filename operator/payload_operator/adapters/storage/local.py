@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
+from stat import S_ISREG
 from typing import BinaryIO
 
 from payload_operator.adapters.storage import errors
@@ -56,12 +57,13 @@ class LocalStore:
     def stat(self, key: str) -> ObjectInfo | None:
         try:
             with self._errors("stat", key):
-                return _info(key, self._path(key).stat(follow_symlinks=False))
+                st = self._path(key).stat(follow_symlinks=False)
         except FileNotFoundError:
             return None
+        return _info(key, st) if S_ISREG(st.st_mode) else None  # a directory is no object
 
     def read_chunks(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
-        with self._errors("read", key), self._open(key) as file:
+        with self._errors("read", key), self._path(key).open("rb") as file:
             while chunk := file.read(chunk_size):
                 yield chunk
 
@@ -70,7 +72,7 @@ class LocalStore:
             self._replace(key, lambda target: target.write(data))
 
     def copy(self, source_key: str, target_key: str) -> None:
-        with self._errors("copy", source_key), self._open(source_key) as source:
+        with self._errors("copy", source_key), self._path(source_key).open("rb") as source:
             self._replace(target_key, lambda target: shutil.copyfileobj(source, target))
 
     def delete_batch(self, keys: Sequence[str]) -> BatchResult:
@@ -81,7 +83,7 @@ class LocalStore:
             path = self._path(key)
             try:
                 path.unlink()
-            except FileNotFoundError:
+            except (FileNotFoundError, NotADirectoryError):
                 pass  # already gone counts as deleted, as on S3
             except OSError as exc:
                 result.errors[key] = errno.errorcode.get(exc.errno or 0, type(exc).__name__)
@@ -124,12 +126,6 @@ class LocalStore:
             raise ValueError(f"not a relative object key: {key!r}")
         return self._root.joinpath(*segments)
 
-    def _open(self, key: str) -> BinaryIO:
-        try:
-            return self._path(key).open("rb")
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            raise errors.missing(key) from None
-
     def _replace(self, key: str, write: Callable[[BinaryIO], object]) -> None:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -166,10 +162,12 @@ def _info(key: str, st: os.stat_result) -> ObjectInfo:
 
 def translate(exc: Exception, operation: str, key: str | None, root: str) -> Exception | None:
     """The StorageError for an OS error under the root; None for anything else."""
-    if isinstance(exc, FileNotFoundError) and key is None:
-        return BucketNotFound(f"{PROVIDER} {operation} failed: {root} does not exist")
+    if isinstance(exc, FileNotFoundError | NotADirectoryError | IsADirectoryError):
+        if key is None:
+            return BucketNotFound(f"{PROVIDER} {operation} failed: {root} is not a directory")
+        return errors.missing(key)  # the key, not the local path, names what is missing
     if isinstance(exc, PermissionError):
         return StorageAccessDenied(f"{PROVIDER} {operation} failed: permission denied under {root}")
-    if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
+    if isinstance(exc, OSError):
         return StorageError(f"{PROVIDER} {operation} failed: {errno.errorcode.get(exc.errno or 0, 'OSError')}")
     return None

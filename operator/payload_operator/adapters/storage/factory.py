@@ -1,0 +1,150 @@
+"""Build the ObjectStore a spec names: credentials, endpoint, timeouts, retries and pool size.
+
+Every store gets short connect timeouts and few retries so a dead endpoint fails in seconds, and a
+connection pool of `max_connections` so a hashing worker pool of that size never queues for sockets.
+Without a Secret (`credentials is None`) each provider's own ambient chain is used.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import boto3
+import google.auth
+import requests
+from azure.core.pipeline.transport import RequestsTransport
+from azure.identity import DefaultAzureCredential
+from azure.storage.blob import ContainerClient, ExponentialRetry
+from botocore.config import Config
+from google.auth.credentials import AnonymousCredentials, Credentials
+from google.auth.exceptions import DefaultCredentialsError
+from google.auth.transport.requests import AuthorizedSession
+from google.cloud import storage
+from google.oauth2 import service_account
+from requests.adapters import HTTPAdapter
+
+from payload_operator.adapters.storage.azure import AzureStore
+from payload_operator.adapters.storage.base import ObjectStore, StorageAccessDenied
+from payload_operator.adapters.storage.gcs import GcsStore
+from payload_operator.adapters.storage.local import LocalStore
+from payload_operator.adapters.storage.s3 import S3Store
+from payload_operator.api.spec import AzureSpec, Driver, ExternalPayloadStorageSpec, GcsSpec, S3Spec
+from payload_operator.planning import keys
+from payload_operator.secrets import SecretValues
+
+CONNECT_TIMEOUT_SECONDS = 5.0
+READ_TIMEOUT_SECONDS = 60.0
+ATTEMPTS = 3  # first try plus two retries
+AZURE_GET_CHUNK = 4 * 1024 * 1024  # also the first GET, which otherwise buffers up to 32 MiB per read
+GCS_SCOPES = ("https://www.googleapis.com/auth/devstorage.read_write",)
+GCS_DEFAULT_KEY = "service-account.json"
+
+
+def open_store(
+    spec: ExternalPayloadStorageSpec, credentials: SecretValues | None, *, max_connections: int = 32
+) -> ObjectStore:
+    """The store for `spec`, authenticated with the referenced Secret's data or, if None, ambiently."""
+    root = keys.root(spec.prefix)
+    if spec.driver is Driver.S3 and spec.s3:
+        return _open_s3(spec.s3, credentials, root, max_connections)
+    if spec.driver is Driver.GCS and spec.gcs:
+        return _open_gcs(spec.gcs, credentials, root, max_connections)
+    if spec.driver is Driver.AZURE and spec.azure:
+        return _open_azure(spec.azure, credentials, root, max_connections)
+    if spec.driver is Driver.LOCAL and spec.local:
+        return LocalStore(spec.local.path)
+    raise ValueError(f"spec.{spec.driver.value} must be set for driver {spec.driver.value}")
+
+
+def _open_s3(s3: S3Spec, credentials: SecretValues | None, root: str, pool: int) -> S3Store:
+    static: dict[str, str | None] = {}
+    if credentials is not None:
+        static = {
+            "aws_access_key_id": _required(credentials, "accessKeyId"),
+            "aws_secret_access_key": _required(credentials, "secretAccessKey"),
+            "aws_session_token": credentials.get("sessionToken"),
+        }
+    config = Config(
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        read_timeout=READ_TIMEOUT_SECONDS,
+        retries={"mode": "standard", "max_attempts": ATTEMPTS},
+        max_pool_connections=pool,
+        s3={"addressing_style": "path" if s3.force_path_style else "auto"},
+        # Integrity is judged by the caller's own sha256 over the bytes, identically on every provider.
+        response_checksum_validation="when_required",
+    )
+    # A session per store: the default boto3 session is not safe to share while clients are created.
+    session = boto3.session.Session(**static)
+    client = session.client("s3", region_name=s3.region, endpoint_url=s3.endpoint or None, config=config)
+    return S3Store(client, s3.bucket, root=root)
+
+
+def _open_gcs(gcs: GcsSpec, credentials: SecretValues | None, root: str, pool: int) -> GcsStore:
+    creds, project = _gcs_credentials(gcs, credentials)
+    session = _pooled(AuthorizedSession(creds), pool)  # type: ignore[no-untyped-call]
+    options = {"api_endpoint": gcs.endpoint} if gcs.endpoint else None
+    client = storage.Client(project=project, credentials=creds, _http=session, client_options=options)
+    return GcsStore(client, gcs.bucket, root=root, timeout=(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS))
+
+
+def _gcs_credentials(gcs: GcsSpec, credentials: SecretValues | None) -> tuple[Credentials, str | None]:
+    """Service-account JSON from the Secret; else anonymous on an emulator; else Application Default."""
+    if credentials is not None:
+        key = gcs.credentials_secret_ref.key if gcs.credentials_secret_ref else GCS_DEFAULT_KEY
+        try:
+            info = json.loads(_required(credentials, key))
+            creds = service_account.Credentials.from_service_account_info(info, scopes=GCS_SCOPES)  # type: ignore[no-untyped-call]
+        except (ValueError, TypeError, KeyError):  # never echo the parser's text: it quotes the JSON
+            raise StorageAccessDenied(f"{credentials.source}: {key} is not service-account JSON") from None
+        return creds, info.get("project_id")
+    if os.environ.get("STORAGE_EMULATOR_HOST"):
+        return AnonymousCredentials(), None  # type: ignore[no-untyped-call]
+    try:
+        creds, project = google.auth.default(scopes=GCS_SCOPES)
+    except DefaultCredentialsError:
+        raise StorageAccessDenied("GCS: no Application Default Credentials found") from None
+    return creds, project
+
+
+def _open_azure(azure: AzureSpec, credentials: SecretValues | None, root: str, pool: int) -> AzureStore:
+    options: dict[str, Any] = {
+        "transport": RequestsTransport(
+            session=_pooled(requests.Session(), pool),
+            connection_timeout=CONNECT_TIMEOUT_SECONDS,
+            read_timeout=READ_TIMEOUT_SECONDS,
+        ),
+        # The storage SDK's default waits 15 s before the first retry; a dead endpoint must fail fast.
+        "retry_policy": ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=ATTEMPTS - 1),
+        "max_single_get_size": AZURE_GET_CHUNK,
+        "max_chunk_get_size": AZURE_GET_CHUNK,
+    }
+    if credentials is not None:
+        connection_string: str | None = _required(credentials, "connectionString")
+    else:
+        connection_string = os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
+    if connection_string:  # it names its own endpoint (Azurite, sovereign clouds): account_url is not used
+        try:
+            container = ContainerClient.from_connection_string(connection_string, azure.container, **options)
+        except ValueError:  # never echo the parser's text: it may quote the connection string
+            raise StorageAccessDenied("Azure: the connection string is malformed") from None
+        return AzureStore(container, root=root)
+    identity = DefaultAzureCredential()
+    container = ContainerClient(azure.account_url, azure.container, credential=identity, **options)
+    return AzureStore(container, root=root, credential=identity)
+
+
+def _pooled(session: requests.Session, size: int) -> requests.Session:
+    """`session` with connection pools of `size` sockets per host (requests keeps only 10)."""
+    adapter = HTTPAdapter(pool_maxsize=size)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+def _required(credentials: SecretValues, key: str) -> str:
+    try:
+        return credentials[key]
+    except KeyError:
+        raise StorageAccessDenied(f"{credentials.source} has no key {key}") from None

@@ -1,0 +1,1 @@
+"""Scheduled runs (retention, integrity): one interface, two runners (Kubernetes Job, in-process)."""
