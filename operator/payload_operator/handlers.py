@@ -22,14 +22,19 @@ from payload_operator.adapters.server import ServerClient
 from payload_operator.api.spec import API_GROUP, API_VERSION, PLURAL, DeletionPolicy
 from payload_operator.backoff import Backoff
 from payload_operator.config import OperatorConfig
+from payload_operator.manifest import Resource
 from payload_operator.reconcile import engine
+from payload_operator.reconcile.lifecycle import reconcile_lifecycle, release_lifecycle
 from payload_operator.reconcile.policy import disable_all
 from payload_operator.reconcile.status import add
+from payload_operator.runs.framework import RunnerState, tick_runs
+from payload_operator.runs.kinds import run_kinds
 
 CONFIG = OperatorConfig()
 RESOURCE = (API_GROUP, API_VERSION, PLURAL)
 LOCK_KEY = "payload_operator_lock"
 STATE_KEY = "payload_operator_state"
+RUN_KINDS = run_kinds()
 
 
 @kopf.on.startup()
@@ -51,14 +56,26 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf
     if connection is None:
         raise kopf.PermanentError("no Kubernetes credentials: neither a service account nor a kubeconfig")
     memo.kube = KubeClient.from_connection(connection)
+    memo.runs = RunnerState()  # scheduled runs (retention, integrity): shared by every resource
+    logging.getLogger("kopf.objects").addFilter(_QuietTimer())
     if CONFIG.metrics_port:
         start_http_server(CONFIG.metrics_port)
         logger.info("metrics served on :%d/metrics", CONFIG.metrics_port)
 
 
+class _QuietTimer(logging.Filter):
+    """Drop Kopf's per-tick success line: one per resource per interval would drown everything else."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "Timer 'tick' succeeded."
+
+
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     """Close the shared client."""
+    runs: RunnerState | None = memo.get("runs")
+    if runs is not None:
+        await runs.close()
     kube: KubeClient | None = memo.get("kube")
     if kube is not None:
         await kube.aclose()
@@ -89,6 +106,12 @@ async def _policy_pass(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo) -> N
     _post_events(body, result)
 
 
+async def _sweep_pass(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, resource: Resource) -> None:
+    swept = await reconcile_lifecycle(memo.kube, resource, body.get("status"), spec_changed=False, sweep=True)
+    if swept is not None:
+        add(patch, swept.change)
+
+
 @kopf.on.resume(*RESOURCE)
 @kopf.on.create(*RESOURCE)
 @kopf.on.update(*RESOURCE, field="spec")
@@ -108,6 +131,12 @@ async def tick(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) ->
         spec = None if isinstance(parsed, engine.PassResult) else parsed.spec
         if engine.policy_check_due(state, spec, time.monotonic()):
             await _policy_pass(body, patch, memo)
+        elif not isinstance(parsed, engine.PassResult) and engine.sweep_pending(parsed, body.get("status")):
+            await _sweep_pass(body, patch, memo, parsed)
+        # Scheduled runs (retention, integrity): payload_operator.runs.framework decides and records.
+        runs = await tick_runs(copy.deepcopy(dict(body)), memo.kube, CONFIG, RUN_KINDS, memo.runs)
+        if runs is not None:
+            add(patch, runs)
 
 
 @kopf.on.delete(*RESOURCE)
@@ -115,18 +144,22 @@ async def finalize(body: kopf.Body, retry: int, memo: kopf.Memo, logger: kopf.Lo
     """Retain leaves the server alone; Delete disables the policies, with bounded retries."""
     namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
     metrics.forget(namespace, name)
+    await memo.runs.forget_resource(body["metadata"]["uid"])
     parsed = engine.parse(copy.deepcopy(dict(body)))
     if isinstance(parsed, engine.PassResult) or parsed.spec.deletion_policy == DeletionPolicy.RETAIN:
         return
     spec = parsed.spec
+    lifecycle_failure = await release_lifecycle(memo.kube, parsed)
     try:
         token = await memo.kube.read_secret_key(
             namespace, spec.server.token_secret_ref.name, spec.server.token_secret_ref.key
         )
         async with ServerClient(spec.server.url, token, timeout=spec.server.request_timeout_seconds) as client:
             failures = await disable_all(client, spec)
-    except Exception as exc:
+    except Exception as exc:  # any failure counts against the bounded attempts
         failures = [str(exc)]
+    if lifecycle_failure:
+        failures.append(lifecycle_failure)
     if not failures:
         logger.info("server policies disabled in %d namespace(s)", len(spec.server.namespaces))
         return

@@ -6,6 +6,7 @@ would explode cardinality). Jobs push nothing: their results reach these series 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
 from prometheus_client import Counter, Gauge, Info
@@ -50,6 +51,34 @@ DRIFT_REPAIRS = Counter(
     "Server policies changed behind the operator's back and put back.",
     ["namespace", "name"],
 )
+RUNS = Counter(
+    "payload_operator_run_total",
+    "Finished retention and integrity runs by result (Succeeded, PartiallyFailed, Failed).",
+    ["namespace", "name", "kind", "result"],
+)
+RUN_LAST_SUCCESS = Gauge(
+    "payload_operator_run_last_success_timestamp_seconds",
+    "Unix time the last successful run of this kind finished.",
+    ["namespace", "name", "kind"],
+)
+RUN_EXPECTED_INTERVAL = Gauge(
+    "payload_operator_run_expected_interval_seconds",
+    "Seconds between two scheduled runs of this kind, from the schedule (alerts compare against it).",
+    ["namespace", "name", "kind"],
+)
+INTEGRITY_OBJECTS = Gauge(
+    "payload_operator_integrity_objects",
+    "Objects of the last integrity run by result (ok, missing, corrupt, unreadable).",
+    ["namespace", "name", "result"],
+)
+LIFECYCLE_RULES = Gauge(
+    "payload_operator_lifecycle_rules",
+    "Bucket lifecycle rules by ownership: owned by this resource, or foreign and left as they were.",
+    ["namespace", "name", "ownership"],
+)
+
+# Per-resource gauges: dropped when the resource is deleted (counters keep their history).
+_PER_RESOURCE_GAUGES = (CONDITION, RUN_LAST_SUCCESS, RUN_EXPECTED_INTERVAL, INTEGRITY_OBJECTS, LIFECYCLE_RULES)
 
 
 def record_condition(resource: _Named, condition: _Condition) -> None:
@@ -59,9 +88,43 @@ def record_condition(resource: _Named, condition: _Condition) -> None:
     CONDITION.labels(resource.namespace, resource.name, condition.type).set(1 if condition.is_true else 0)
 
 
+def record_run(resource: _Named, kind: str, result: str, finished_at: float) -> None:
+    """Count a finished run; a Succeeded one also moves the last-success timestamp (Unix seconds)."""
+    RUNS.labels(resource.namespace, resource.name, kind, result).inc()
+    if result == "Succeeded":
+        RUN_LAST_SUCCESS.labels(resource.namespace, resource.name, kind).set(finished_at)
+
+
+def record_last_success(resource: _Named, kind: str, finished_at: float) -> None:
+    """Restore the last-success timestamp, e.g. from status after a restart (gauges start empty)."""
+    RUN_LAST_SUCCESS.labels(resource.namespace, resource.name, kind).set(finished_at)
+
+
+def record_schedule(resource: _Named, kind: str, interval_seconds: float | None) -> None:
+    """Publish the expected interval between runs of a kind; None (suspended, unscheduled) removes it."""
+    labels = (resource.namespace, resource.name, kind)
+    if interval_seconds is None:
+        if labels in RUN_EXPECTED_INTERVAL._metrics:
+            RUN_EXPECTED_INTERVAL.remove(*labels)
+        return
+    RUN_EXPECTED_INTERVAL.labels(*labels).set(interval_seconds)
+
+
+def record_integrity_objects(resource: _Named, counts: Mapping[str, int]) -> None:
+    """The per-result object counts of the last integrity run (ok, missing, corrupt, unreadable)."""
+    for result, count in counts.items():
+        INTEGRITY_OBJECTS.labels(resource.namespace, resource.name, result).set(count)
+
+
+def record_lifecycle_rules(resource: _Named, owned: int, foreign: int) -> None:
+    """How many bucket lifecycle rules this resource owns, and how many foreign ones it preserved."""
+    LIFECYCLE_RULES.labels(resource.namespace, resource.name, "owned").set(owned)
+    LIFECYCLE_RULES.labels(resource.namespace, resource.name, "foreign").set(foreign)
+
+
 def forget(namespace: str, name: str) -> None:
     """Drop the per-resource gauges of a deleted resource."""
-    for metric in (CONDITION,):
+    for metric in _PER_RESOURCE_GAUGES:
         for labels in list(metric._metrics):
             if labels[:2] == (namespace, name):
                 metric.remove(*labels)

@@ -96,18 +96,18 @@ def secret_manifest(namespace: str, name: str, data: dict[str, str]) -> dict[str
     }
 
 
-def eps_manifest(namespace: str, name: str, server: EmulatedServer, **spec: Any) -> dict[str, Any]:
+def eps_manifest(namespace: str, name: str, dw: EmulatedServer, **spec: Any) -> dict[str, Any]:
     """An ExternalPayloadStorage on the local driver of the emulator, with overrides."""
     body: dict[str, Any] = {
         "server": {
-            "url": server.url,
+            "url": dw.url,
             "tokenSecretRef": {"name": "dw-admin"},
             "namespaces": ["orders", "billing"],
             "resyncIntervalSeconds": 10,
             "requestTimeoutSeconds": 2,
         },
         "driver": "local",
-        "local": {"path": str(server.local_root)},
+        "local": {"path": str(dw.local_root)},
         "thresholdBytes": 4096,
     }
     body.update(spec)
@@ -157,7 +157,11 @@ def wait_condition(
             return body
         return None
 
-    body: dict[str, Any] = wait_for(check, timeout, message=f"{kind}={status} {reason or ''} on {namespace}/{name}")
+    try:
+        body: dict[str, Any] = wait_for(check, timeout, message=f"{kind}={status} {reason or ''} on {namespace}/{name}")
+    except AssertionError as exc:
+        seen = get_eps(cluster, namespace, name)
+        raise AssertionError(f"{exc}; generation {seen['metadata'].get('generation')}, status {seen.get('status')}") from None
     return body
 
 

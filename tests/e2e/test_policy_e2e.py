@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -50,7 +51,9 @@ def test_apply_makes_every_namespace_ready(
     assert condition(body, "PolicySynced")["reason"] == "PolicyInSync"
     assert condition(body, "StorageReachable")["status"] == "True"
     table = crd.kubectl("get", "eps", "-n", kube_namespace).stdout
-    assert "local" in table and "True" in table and str(dw_server.local_root) in table
+    assert "local" in table
+    assert "True" in table
+    assert str(dw_server.local_root) in table
 
 
 def test_published_configmap_parses_with_the_real_sdk(deploy: Deploy, crd: Cluster, kube_namespace: str) -> None:
@@ -143,17 +146,14 @@ def test_server_outage_goes_false_without_hot_loop_and_recovers(
     )
     body = wait_condition(crd, kube_namespace, "payloads", "PolicySynced", "False", "ServerFailure")
     assert condition(body, "Ready")["status"] == "False"
+
     # Each failed pass starts with GET /api/cluster/info for "orders": the gaps between them are the backoff.
-    attempts = wait_for(
-        lambda: (
-            (found := dw_server.requests.find(path="/api/cluster/info", namespace="orders", status=503))[-5:]
-            if len(found) >= 6
-            else None
-        ),
-        40,
-        message="five retries recorded",
-    )
-    gaps = [b.timestamp - a.timestamp for a, b in zip(attempts, attempts[1:], strict=False)]
+    def five_retries() -> list[Any] | None:
+        found = dw_server.requests.find(path="/api/cluster/info", namespace="orders", status=503)
+        return found[-5:] if len(found) >= 6 else None
+
+    attempts = wait_for(five_retries, 40, message="five retries recorded")
+    gaps = [b.timestamp - a.timestamp for a, b in itertools.pairwise(attempts)]
     assert min(gaps) >= 0.7, f"retries must back off, not hot-loop: gaps {gaps}"
     assert max(gaps) >= 2.5, f"backoff must grow: gaps {gaps}"
     dw_server.faults.clear()
@@ -215,7 +215,7 @@ def test_semantic_errors_are_false_conditions(
 def test_storage_unavailable_is_reported(
     deploy: Deploy, crd: Cluster, kube_namespace: str, dw_server: EmulatedServer
 ) -> None:
-    dw_server.storage_status = "driver_unavailable"
+    dw_server.faults.storage_status = "driver_unavailable"
     deploy()
     body = wait_condition(crd, kube_namespace, "payloads", "StorageReachable", "False", "StorageDriverUnavailable")
     assert condition(body, "PolicySynced")["status"] == "True"
@@ -283,7 +283,8 @@ def test_s3_server_env_secret_is_published(
     assert env["DW_EXTERNAL_PAYLOAD_S3_USE_PATH_STYLE_ENDPOINT"] == "true"
     assert dw_server.policy("orders")["config"]["bucket"] == "dw-payloads"
     body = get_eps(crd, kube_namespace, "payloads")
-    assert "s3cr3t-k3y" not in dump(body) and "AKIAEXAMPLE" not in dump(body)
+    assert "s3cr3t-k3y" not in dump(body)
+    assert "AKIAEXAMPLE" not in dump(body)
 
 
 def test_invalid_spec_on_old_clusters_is_a_false_condition(
@@ -308,7 +309,7 @@ def test_invalid_spec_on_old_clusters_is_a_false_condition(
 
 
 def test_secrets_never_reach_status_events_or_logs(
-    deploy: Deploy, crd: Cluster, kube_namespace: str, operator: KopfRunner, dw_server: EmulatedServer
+    deploy: Deploy, crd: Cluster, kube_namespace: str, operator: KopfRunner
 ) -> None:
     deploy("leaky", token=ADMIN_TOKEN + "-wrong")
     wait_condition(crd, kube_namespace, "leaky", "PolicySynced", "False", "Unauthorized")

@@ -83,8 +83,8 @@ class BoundStorage(ApiModel):
     """The driver first synced."""
     bucket: str
     """The bucket, container or directory first synced."""
-    prefix: str
-    """The prefix first synced."""
+    prefix: str = ""
+    """The prefix first synced (empty: the bucket root)."""
 
 
 class LifecycleStatus(ApiModel):

@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
         namespaces=args.namespace,
         standalone=args.standalone,
         priority=args.priority,
-        peering_name=args.peering,
+        peering_name=None if args.standalone else args.peering,  # a name makes peering mandatory in Kopf
         liveness_endpoint=args.liveness or None,
     )
     return 0

@@ -57,14 +57,16 @@ def merge_conditions(
     for update in updates:
         previous = by_type.get(update.type)
         flipped = previous is None or previous.get("status") != update.status.value
-        by_type[update.type] = {
+        condition = {
             "type": update.type,
             "status": update.status.value,
             "reason": update.reason,
-            "message": update.message[:MAX_MESSAGE],
             "observedGeneration": generation,
             "lastTransitionTime": now if flipped else previous.get("lastTransitionTime", now),  # type: ignore[union-attr]
         }
+        if update.message:  # an empty message is left out rather than stored as ""
+            condition["message"] = update.message[:MAX_MESSAGE]
+        by_type[update.type] = condition
     order = [t.value for t in ConditionType]
     return sorted(by_type.values(), key=lambda c: (order.index(c["type"]) if c["type"] in order else 99, c["type"]))
 

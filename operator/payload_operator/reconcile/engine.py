@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -17,13 +18,15 @@ from payload_operator import metrics
 from payload_operator.adapters.kube import KubeClient, KubeError
 from payload_operator.adapters.server import ServerClient
 from payload_operator.api.rules import bound_storage, immutable_field_changes
-from payload_operator.api.spec import ExternalPayloadStorageSpec, ManagementPolicy
+from payload_operator.api.spec import ExternalPayloadStorageSpec, LifecycleMode, ManagementPolicy
 from payload_operator.api.status import BoundStorage, ConditionType
 from payload_operator.backoff import Backoff
 from payload_operator.manifest import Resource, resource_from_body
 from payload_operator.planning.conditions import false
+from payload_operator.planning.lifecycle import lifecycle_mode
 from payload_operator.planning.policy_report import EventNote, build_report
 from payload_operator.reconcile import published
+from payload_operator.reconcile.lifecycle import reconcile_lifecycle, sweep_due
 from payload_operator.reconcile.policy import sync_all
 from payload_operator.reconcile.status import StatusChange, conditions_of, utcnow
 
@@ -132,7 +135,25 @@ async def reconcile_policy(
             report.conditions.append(false(ConditionType.POLICY_SYNCED, "PublishFailed", str(exc)))
             report.healthy = False
     state.last_generation = generation
+    lifecycle = await reconcile_lifecycle(
+        kube, resource, status, spec_changed=spec_changed, sweep=sweep_due(status, datetime.now(UTC))
+    )
+    if lifecycle is not None:
+        report.conditions.extend(lifecycle.change.conditions)
+        fields.update(lifecycle.change.fields)
+        report.healthy = report.healthy and lifecycle.healthy
     return PassResult(StatusChange(report.conditions, fields, observed_generation=generation), events, report.healthy)
+
+
+def sweep_pending(resource: Resource, status: Any) -> bool:
+    """Sweep mode: a sweep is due between policy checks."""
+    lifecycle = resource.spec.lifecycle
+    return (
+        lifecycle is not None
+        and lifecycle.enabled
+        and lifecycle_mode(resource.spec) == LifecycleMode.SWEEP
+        and sweep_due(status, datetime.now(UTC))
+    )
 
 
 def policy_check_due(state: ResourceState, spec: ExternalPayloadStorageSpec | None, now: float) -> bool:

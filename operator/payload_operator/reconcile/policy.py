@@ -68,6 +68,8 @@ async def sync_namespace(
             outcome.differences = plan.policy_differences(desired, echoed)
             if outcome.differences:
                 outcome.differences = [f"read back after write: {d}" for d in outcome.differences]
+            # discovery read before the write describes the old policy
+            discovered = plan.discovered_storage_status(await client.cluster_info(namespace))
         outcome.in_sync = not outcome.differences
     except ServerError as exc:
         outcome.policy_error = Problem(exc.reason, str(exc))

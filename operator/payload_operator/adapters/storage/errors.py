@@ -76,7 +76,8 @@ def from_response(provider: str, operation: str, status: int | None, code: objec
     """Classify an HTTP-level failure: a 404 on an object call means the object is gone, on a
     bucket-level call (key None) that the bucket is."""
     code_text = error_code(code)
-    detail = f"{provider} {operation} failed: {code_text or 'error'} (HTTP {status or '?'})"
+    target = f" of {key}" if key is not None else ""
+    detail = f"{provider} {operation}{target} failed: {code_text or 'error'} (HTTP {status or '?'})"
     if code_text in BUCKET_MISSING_CODES or (status == NOT_FOUND and key is None):
         return BucketNotFound(detail)
     if status == NOT_FOUND and key is not None:
@@ -110,6 +111,6 @@ def translated(translate: Translator) -> Iterator[None]:
         yield
     except Exception as exc:
         mapped = translate(exc)
-        if mapped is None or mapped is exc:
+        if mapped is None:
             raise
         raise mapped from None

@@ -69,7 +69,8 @@ def _open_s3(s3: S3Spec, credentials: SecretValues | None, root: str, pool: int)
     config = Config(
         connect_timeout=CONNECT_TIMEOUT_SECONDS,
         read_timeout=READ_TIMEOUT_SECONDS,
-        retries={"mode": "standard", "max_attempts": ATTEMPTS},
+        # total_max_attempts counts the first try; botocore's "max_attempts" counts retries only.
+        retries={"mode": "standard", "total_max_attempts": ATTEMPTS},
         max_pool_connections=pool,
         s3={"addressing_style": "path" if s3.force_path_style else "auto"},
         # Integrity is judged by the caller's own sha256 over the bytes, identically on every provider.
@@ -116,7 +117,9 @@ def _open_azure(azure: AzureSpec, credentials: SecretValues | None, root: str, p
             read_timeout=READ_TIMEOUT_SECONDS,
         ),
         # The storage SDK's default waits 15 s before the first retry; a dead endpoint must fail fast.
-        "retry_policy": ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=ATTEMPTS - 1),
+        "retry_policy": ExponentialRetry(
+            initial_backoff=1, increment_base=2, retry_total=ATTEMPTS - 1, random_jitter_range=1
+        ),
         "max_single_get_size": AZURE_GET_CHUNK,
         "max_chunk_get_size": AZURE_GET_CHUNK,
     }

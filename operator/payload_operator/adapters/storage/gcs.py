@@ -39,7 +39,8 @@ class GcsStore:
     scheme = "gs"
     delete_batch_size = 100  # the service's advice per batch request, though the library allows 1000
 
-    def __init__(self, client: Any, bucket: str, *, root: str = "", timeout: tuple[float, float] = (5.0, 60.0)) -> None:
+    def __init__(self, client: Any, bucket: str, *, timeout: tuple[float, float], root: str = "") -> None:
+        """`timeout` is (connect, read) seconds for every call; retries stop after RETRY_DEADLINE_SECONDS."""
         self.client = client
         self.bucket = bucket
         self.root = root
@@ -76,11 +77,14 @@ class GcsStore:
     def read_chunks(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         """One ranged GET per chunk, all of the generation seen first, so an overwrite cannot mix bytes."""
         with self._errors("read", key):
-            blob = self._bucket.get_blob(key, **self._call)
-            if blob is None:
+            found = self._bucket.get_blob(key, **self._call)
+            if found is None:
                 raise errors.missing(key)
-            for start in range(0, blob.size, chunk_size):
-                end = min(start + chunk_size, blob.size) - 1  # inclusive
+            # A fresh handle, not `found`: its server-given mediaLink names the public host, which a
+            # private endpoint may not reach; this one builds URLs on the client's endpoint.
+            blob = self._bucket.blob(key, generation=found.generation)
+            for start in range(0, found.size, chunk_size):
+                end = min(start + chunk_size, found.size) - 1  # inclusive
                 # raw: the stored bytes, never transcoded (gzip Content-Encoding would change them).
                 yield blob.download_as_bytes(start=start, end=end, raw_download=True, checksum=None, **self._call)
 

@@ -1,0 +1,30 @@
+# payload-operator developer entry points. Everything runs from the repo root.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := test
+
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+# extra pytest arguments, e.g. make test PYTEST_ARGS='-m "not rgw" -k lifecycle'
+PYTEST_ARGS ?=
+PYTEST_FLAGS ?= -q -ra -p no:cacheprovider --durations=15
+
+.PHONY: bootstrap test lint crd demo
+
+bootstrap:  ## install apt/pip/npm dependencies and build the kube binaries (idempotent)
+	bash scripts/bootstrap.sh
+
+test: bootstrap  ## the whole suite against real servers
+	$(PY) -m pytest $(PYTEST_FLAGS) $(PYTEST_ARGS)
+
+lint:  ## ruff + mypy (strict, as configured in pyproject.toml)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+crd:  ## regenerate the CRD manifest from the pydantic models
+	$(VENV)/bin/payload-operator crd > crds/externalpayloadstorages.yaml.tmp
+	mv crds/externalpayloadstorages.yaml.tmp crds/externalpayloadstorages.yaml
+
+demo: bootstrap  ## end-to-end demo (scripts/demo.py)
+	$(PY) scripts/demo.py

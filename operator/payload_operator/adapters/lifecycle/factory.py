@@ -1,0 +1,63 @@
+"""Open the lifecycle rule store a spec names, with the same credentials as its data plane.
+
+S3 and GCS reuse the data-plane client (one credential chain, one set of timeouts). Azure rules live
+in the management plane (ARM), which takes a service principal from the Secret (tenantId, clientId,
+clientSecret) or, without one, azure-identity's DefaultAzureCredential (workload identity, the
+AZURE_TENANT_ID / AZURE_CLIENT_ID / AZURE_CLIENT_SECRET environment).
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from azure.identity import ClientSecretCredential, DefaultAzureCredential
+from azure.mgmt.storage import StorageManagementClient
+
+from payload_operator.adapters.lifecycle.azure_arm import AzureArmRules
+from payload_operator.adapters.lifecycle.base import RuleStore
+from payload_operator.adapters.lifecycle.gcs import GcsRules
+from payload_operator.adapters.lifecycle.s3 import S3Rules
+from payload_operator.adapters.storage.factory import CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS, open_store
+from payload_operator.adapters.storage.gcs import GcsStore
+from payload_operator.adapters.storage.s3 import S3Store
+from payload_operator.api.spec import AzureManagementPolicySpec, Driver, ExternalPayloadStorageSpec
+from payload_operator.secrets import SecretValues
+
+ARM_RETRIES = 2
+SERVICE_PRINCIPAL_KEYS = ("tenantId", "clientId", "clientSecret")
+
+
+def open_rule_store(spec: ExternalPayloadStorageSpec, credentials: SecretValues | None) -> RuleStore | None:
+    """The spec's rule store; None where rules cannot be kept natively (local, Azure without a policy)."""
+    if spec.driver is Driver.S3:
+        s3 = cast(S3Store, open_store(spec, credentials, max_connections=2))
+        return S3Rules(s3.client, s3.bucket)
+    if spec.driver is Driver.GCS:
+        gcs = cast(GcsStore, open_store(spec, credentials, max_connections=2))
+        return GcsRules(gcs.client, gcs.bucket)
+    if spec.driver is Driver.AZURE and spec.azure and spec.azure.management_policy:
+        policy = spec.azure.management_policy
+        return AzureArmRules(arm_client(policy, arm_credential(credentials)), policy, spec.azure.container)
+    return None
+
+
+def arm_credential(credentials: SecretValues | None) -> Any:
+    """A service principal from the Secret when it has one, else the ambient Azure identity."""
+    if credentials is not None and all(credentials.get(k) for k in SERVICE_PRINCIPAL_KEYS):
+        tenant, client, secret = (credentials[k] for k in SERVICE_PRINCIPAL_KEYS)
+        return ClientSecretCredential(tenant, client, secret)
+    return DefaultAzureCredential()
+
+
+def arm_client(policy: AzureManagementPolicySpec, credential: Any) -> StorageManagementClient:
+    """A management client for the policy's endpoint (sovereign clouds have their own), failing fast."""
+    endpoint = policy.endpoint.rstrip("/")
+    return StorageManagementClient(
+        credential,
+        policy.subscription_id,
+        base_url=endpoint,
+        credential_scopes=[f"{endpoint}/.default"],
+        connection_timeout=CONNECT_TIMEOUT_SECONDS,
+        read_timeout=READ_TIMEOUT_SECONDS,
+        retry_total=ARM_RETRIES,
+    )

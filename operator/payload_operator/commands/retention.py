@@ -1,0 +1,77 @@
+"""`payload-operator retention`: one retention run (server passes and orphan audit), now.
+
+    payload-operator retention -f eps.yaml [--dry-run] [--json] [--shard I/N]
+    payload-operator retention --resource NS/NAME --shard I/N --run-id R --report configmap   (the Job form)
+
+`--dry-run` reads the server's backlog without asking for passes, and never deletes an orphan. Every
+deleted object key is logged on stderr. Exit codes: 0 succeeded, 1 finished with problems (partial
+server passes, an audit that was skipped as unsafe, deletion refused), 2 the run failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from payload_operator.jobs.retention import RetentionRun
+from payload_operator.runs import command
+
+PASS_FIELDS = ("runs_pruned", "runs_skipped", "runs_failed", "payloads_deleted", "expired_remaining", "passes")
+CLEANUP_FIELDS = ("cleanup_objects_deleted", "cleanup_blocked", "cleanup_backlog")
+ORPHAN_FIELDS = ("references", "listed", "referenced", "young", "candidates", "candidate_bytes", "deleted", "spared")
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the `retention` subcommand."""
+    parser = subparsers.add_parser("retention", help="run the server's retention passes and the orphan audit once")
+    command.add_arguments(parser)
+    parser.add_argument("--dry-run", action="store_true", help="no passes, no deletions: report only")
+    parser.set_defaults(func=lambda args: run(parser, args))
+
+
+def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """Run one shard and report it; see the module docstring for exit codes."""
+    command.check_arguments(parser, args)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request would bury the deletions
+    progress = command.TerminalProgress(sys.stderr) if sys.stderr.isatty() else None
+    kind = RetentionRun(progress=progress)
+    try:
+        outcome = asyncio.run(command.execute(kind, args, dry_run=args.dry_run))
+    finally:
+        if progress is not None:
+            progress.done()
+    if args.json:
+        command.print_json(kind, outcome)
+    elif outcome.result is None:
+        print(f"retention run failed: {outcome.error}")
+    else:
+        print(render(outcome.result, *kind.outcome(outcome.result)))
+    return command.exit_code(kind, outcome)
+
+
+def _row(section: Mapping[str, Any], fields: tuple[str, ...]) -> str:
+    return "  ".join(f"{name.replace('_', ' ')} {section.get(name, 0)}" for name in fields)
+
+
+def render(result: Mapping[str, Any], status: str, message: str) -> str:
+    """The human report: outcome line, then one line per section and the first candidate keys."""
+    passes, orphans = result.get("server_passes") or {}, result.get("orphans") or {}
+    lines = [f"retention (shard {result.get('shard')}{', dry run' if result.get('dry_run') else ''}): {status}"]
+    lines.append(f"  {message}")
+    if passes.get("status") not in ("disabled", "other_shard"):
+        lines.append(f"  server passes [{passes.get('status')}]  {_row(passes, PASS_FIELDS)}")
+        if passes.get("cleanup_passes"):
+            lines.append(f"  upload cleanup  {_row(passes, CLEANUP_FIELDS)}")
+        lines += [f"    {reason}" for reason in [*passes.get("errors", []), *passes.get("reasons", [])]]
+    if orphans.get("status") != "disabled":
+        lines.append(f"  orphan audit [{orphans.get('status')}]  {_row(orphans, ORPHAN_FIELDS)}")
+        if orphans.get("reason"):
+            lines.append(f"    {orphans['reason']}")
+        lines += [f"    candidate {key}" for key in orphans.get("sample", [])]
+        lines += [f"    {failure}" for failure in orphans.get("failures", [])]
+    return "\n".join(lines)

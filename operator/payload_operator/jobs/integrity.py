@@ -1,0 +1,244 @@
+"""The integrity run: prove payload objects hold exactly the bytes their keys and references promise.
+
+Referenced mode checks every object the server's histories point to (size and sha256); Inventory mode
+checks every object listed under <root>/avro/ against the sha256 its key names, with no server at all;
+Both does one pass that reads each object once, with the references' sizes where there are any. A
+server that inlines offloaded payloads shows no references (contract §12): Referenced then has nothing
+to enumerate, says so, and falls back to Inventory. Nothing is ever deleted; corrupt objects may be
+copied aside (`onCorrupt: Quarantine`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from payload_operator.adapters.server import ServerClient
+from payload_operator.adapters.storage.base import ObjectInfo, ObjectStore, StorageError
+from payload_operator.adapters.storage.factory import open_store
+from payload_operator.api.spec import IntegrityMode, IntegritySpec, OnCorrupt
+from payload_operator.jobs import integrity_report
+from payload_operator.jobs.hashing import Check, Problem, Verdict, verify
+from payload_operator.jobs.integrity_report import Tally
+from payload_operator.jobs.integrity_sources import collect_references, listing_prefixes, walk_summary
+from payload_operator.jobs.pool import BoundedPool
+from payload_operator.jobs.quarantine import quarantine
+from payload_operator.jobs.refset import ReferenceSet, directory_of
+from payload_operator.planning import keys
+from payload_operator.runs.base import RunContext, Shard
+
+LIST_BATCH = 1000
+NOT_OBSERVABLE = (
+    "references not observable: the server returns offloaded payloads inline, so there is nothing to"
+    " enumerate; ran Inventory instead"
+)
+
+Progress = Callable[[str], None]
+
+
+class MissingServerToken(ValueError):
+    """Referenced mode reads the server's histories and needs its token."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A verdict plus whether quarantine copied the object (None: not attempted)."""
+
+    verdict: Verdict
+    quarantined: bool | None = None
+
+
+class IntegrityRun:
+    """The `integrity` run kind; `mode` and `on_corrupt` override the spec (CLI flags); `progress`
+    receives one-line progress notes (the CLI shows them on a terminal)."""
+
+    name = "integrity"
+
+    def __init__(
+        self,
+        *,
+        mode: IntegrityMode | None = None,
+        on_corrupt: OnCorrupt | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        self.mode = mode
+        self.on_corrupt = on_corrupt
+        self.progress = progress
+
+    async def execute(self, context: RunContext) -> dict[str, Any]:
+        """Verify one shard; the result carries counts, the first few bad keys and notes."""
+        spec = context.resource.spec
+        settings = spec.integrity or IntegritySpec()
+        mode = self.mode or settings.mode
+        started = time.monotonic()
+        tally = Tally()
+        extra: dict[str, Any] = {
+            "mode": mode.value,
+            "shard": f"{context.shard.index}/{context.shard.count}",
+            "sampleRatio": settings.sample_ratio,
+            "referencesObservable": True,
+        }
+        references: ReferenceSet | None = None
+        store = await asyncio.to_thread(
+            open_store, spec, context.storage_credentials, max_connections=settings.concurrency
+        )
+        try:
+            await asyncio.to_thread(store.probe)  # a wrong bucket or credentials fail the run, not each read
+            if mode is not IntegrityMode.INVENTORY:
+                references = await self._references(context, settings, tally, extra)
+                if references is None:
+                    mode = IntegrityMode.INVENTORY
+            claims = _Claims(references)
+            checker = _Checker(store, spec.prefix, self.on_corrupt or settings.on_corrupt, tally, self.progress)
+            async with BoundedPool(checker.work, checker.record, workers=settings.concurrency) as pool:
+                if mode is not IntegrityMode.REFERENCED:
+                    await _list(
+                        store,
+                        claims,
+                        pool,
+                        tally,
+                        prefix=spec.prefix,
+                        shard=context.shard,
+                        sample_ratio=settings.sample_ratio,
+                    )
+                for check in claims.unlisted():
+                    await pool.submit(check)
+        finally:
+            await asyncio.to_thread(store.close)
+            if references is not None:
+                references.close()
+        return tally.result(**extra, durationSeconds=round(time.monotonic() - started, 3))
+
+    @staticmethod
+    async def _references(
+        context: RunContext, settings: IntegritySpec, tally: Tally, extra: dict[str, Any]
+    ) -> ReferenceSet | None:
+        """The shard's distinct references from the walk; None when the server makes them unobservable."""
+        spec = context.resource.spec
+        if not context.server_token:
+            raise MissingServerToken("reading the server's histories needs its token")
+        async with ServerClient(
+            spec.server.url, context.server_token, timeout=spec.server.request_timeout_seconds
+        ) as client:
+            references, stats = await collect_references(client, spec, context.shard, settings.sample_ratio, tally)
+        extra["walk"] = walk_summary(stats, len(spec.server.namespaces))
+        if stats.failed_pages:
+            tally.notes.append(f"history walk: {len(stats.failed_pages)} failed; first: {stats.failed_pages[0]}")
+        if stats.references_observable():
+            return references
+        references.close()
+        extra["referencesObservable"] = False
+        tally.notes.append(NOT_OBSERVABLE)
+        return None
+
+    def merge(self, shard_results: list[Mapping[str, Any]]) -> dict[str, Any]:
+        """Add up the shards (see `integrity_report.merge`)."""
+        return integrity_report.merge(shard_results)
+
+    def outcome(self, result: Mapping[str, Any]) -> tuple[str, str]:
+        """Failed when anything is missing or corrupt (see `integrity_report.outcome`)."""
+        return integrity_report.outcome(result)
+
+
+class _Checker:
+    """What each pool thread does with a check, and how the loop counts the outcome."""
+
+    def __init__(
+        self, store: ObjectStore, prefix: str, on_corrupt: OnCorrupt, tally: Tally, progress: Progress | None
+    ) -> None:
+        self.store = store
+        self.prefix = prefix
+        self.quarantine = on_corrupt is OnCorrupt.QUARANTINE
+        self.tally = tally
+        self.progress = progress
+
+    def work(self, check: Check) -> Outcome:
+        verdict = verify(self.store, check)
+        if not self.quarantine or verdict.problem not in (Problem.SIZE, Problem.HASH):
+            return Outcome(verdict)
+        try:
+            quarantine(self.store, self.prefix, verdict, datetime.now(UTC))
+        except (FileNotFoundError, StorageError):  # gone or refused since the read: counted, not fatal
+            return Outcome(verdict, quarantined=False)
+        return Outcome(verdict, quarantined=True)
+
+    def record(self, outcome: Outcome) -> None:
+        self.tally.record(outcome.verdict)
+        if outcome.quarantined is not None:
+            self.tally.counts["quarantined" if outcome.quarantined else "quarantineFailed"] += 1
+        if self.progress is not None:
+            counts = self.tally.counts
+            bad = counts["missing"] + counts["corrupt"] + counts["unreadable"]
+            self.progress(f"checked {counts['checked']}, {bad} bad, {counts['bytes'] / 2**20:.0f} MiB read")
+
+
+class _Claims:
+    """The sizes references claim, handed out directory by directory as a listing walks through them
+    (listings come in key order, so each directory is entered once)."""
+
+    def __init__(self, references: ReferenceSet | None) -> None:
+        self._references = references
+        self._directory: str | None = None
+        self._open: dict[str, Check] = {}
+        self._done: set[str] = set()
+
+    def check(self, key: str, sha256: str) -> tuple[Check, list[Check]]:
+        """The check of a listed key, plus the referenced keys of the previous directory it never showed."""
+        unlisted: list[Check] = []
+        directory = directory_of(key)
+        if directory != self._directory:
+            unlisted = self._close()
+            self._directory = directory
+            self._open = self._references.in_directory(directory) if self._references else {}
+        return self._open.pop(key, None) or Check(key, sha256), unlisted
+
+    def unlisted(self) -> Iterator[Check]:
+        """Referenced keys no listing showed (all of them when nothing was listed): missing, or new."""
+        yield from self._close()
+        references = self._references
+        if references is not None:
+            for directory in references.directories():
+                if directory not in self._done:
+                    yield from references.in_directory(directory).values()
+
+    def _close(self) -> list[Check]:
+        if self._directory is not None:
+            self._done.add(self._directory)
+        rest, self._open = list(self._open.values()), {}
+        return rest
+
+
+async def _list(
+    store: ObjectStore,
+    claims: _Claims,
+    pool: BoundedPool[Check, Outcome],
+    tally: Tally,
+    *,
+    prefix: str,
+    shard: Shard,
+    sample_ratio: float,
+) -> None:
+    """Check every sampled payload key of the shard's listing; report keys that are not payload keys."""
+    for listing_prefix in listing_prefixes(prefix, shard):
+        async for info in _listed(store, listing_prefix):
+            sha256 = keys.sha256_of_key(prefix, info.key)
+            if sha256 is None:
+                tally.malformed(info.key)
+            elif keys.in_sample(sha256, sample_ratio):
+                check, unlisted = claims.check(info.key, sha256)
+                for previous in unlisted:
+                    await pool.submit(previous)
+                await pool.submit(check)
+
+
+async def _listed(store: ObjectStore, prefix: str) -> AsyncIterator[ObjectInfo]:
+    """The listing, fetched in page-sized batches on a worker thread."""
+    iterator: Iterator[ObjectInfo] = iter(store.list(prefix))
+    while batch := await asyncio.to_thread(lambda: list(itertools.islice(iterator, LIST_BATCH))):
+        for info in batch:
+            yield info

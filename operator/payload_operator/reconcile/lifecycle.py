@@ -1,0 +1,123 @@
+"""The lifecycle concern for one resource: owned expiration rules, or the tmp sweeper on its schedule.
+
+Provider SDKs are synchronous, so every provider call runs in a worker thread. Failures become the
+LifecycleSynced condition; nothing here raises for a storage fault.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from payload_operator.adapters.kube import KubeClient, KubeError
+from payload_operator.adapters.lifecycle.factory import open_rule_store
+from payload_operator.adapters.storage.base import StorageError
+from payload_operator.adapters.storage.factory import open_store
+from payload_operator.api.spec import LifecycleMode
+from payload_operator.api.status import ConditionType, LifecycleStatus
+from payload_operator.lifecycle_sweep import sweep_tmp
+from payload_operator.lifecycle_sync import remove_owned_rules, sync_lifecycle
+from payload_operator.manifest import Resource
+from payload_operator.planning.conditions import false
+from payload_operator.planning.lifecycle import lifecycle_mode
+from payload_operator.planning.schedule import ScheduleError, effective_schedule, next_after, random_seed
+from payload_operator.reconcile.status import StatusChange
+from payload_operator.runs.context import credentials_secret
+from payload_operator.secrets import SecretValues
+
+
+@dataclass
+class LifecyclePass:
+    """The status change of one lifecycle pass and whether it succeeded."""
+
+    change: StatusChange
+    healthy: bool
+
+
+def _previous(status: Any) -> LifecycleStatus | None:
+    raw = status.get("lifecycle") if isinstance(status, dict) else None
+    return LifecycleStatus.model_validate(raw) if isinstance(raw, dict) else None
+
+
+async def _credentials(kube: KubeClient, resource: Resource) -> SecretValues | None:
+    secret = credentials_secret(resource.spec)
+    return await kube.read_secret(resource.namespace, secret) if secret else None
+
+
+def _failure(reason: str, message: str) -> LifecyclePass:
+    return LifecyclePass(StatusChange([false(ConditionType.LIFECYCLE_SYNCED, reason, message)]), healthy=False)
+
+
+def _next_sweep(resource: Resource, after: datetime) -> str:
+    lifecycle = resource.spec.lifecycle
+    assert lifecycle is not None
+    seed = random_seed(resource.namespace, resource.name, "sweep")
+    expression = effective_schedule(lifecycle.sweep_schedule, seed)
+    return next_after(expression, after).isoformat().replace("+00:00", "Z")
+
+
+def sweep_due(status: Any, now: datetime) -> bool:
+    """Sweep mode: whether the next sweep time recorded in status has come (or none was recorded)."""
+    previous = _previous(status)
+    if previous is None or previous.next_sweep_time is None:
+        return True
+    return datetime.fromisoformat(previous.next_sweep_time.replace("Z", "+00:00")) <= now
+
+
+async def reconcile_lifecycle(
+    kube: KubeClient, resource: Resource, status: Any, *, spec_changed: bool, sweep: bool
+) -> LifecyclePass | None:
+    """Sync owned rules (Native) or sweep when due (Sweep); None when the resource has no lifecycle block."""
+    if resource.spec.lifecycle is None:
+        return None
+    now = datetime.now(UTC)
+    previous = _previous(status)
+    try:
+        credentials = await _credentials(kube, resource)
+        mode = lifecycle_mode(resource.spec)
+        rule_store = open_rule_store(resource.spec, credentials)
+        result: LifecyclePass | None = None
+        if rule_store is not None:
+            try:
+                outcome = await asyncio.to_thread(
+                    sync_lifecycle, resource, rule_store, now=now, previous=previous, spec_changed=spec_changed
+                )
+            finally:
+                rule_store.close()
+            result = LifecyclePass(
+                StatusChange([outcome.condition], {"lifecycle": outcome.status.to_wire()}), outcome.condition.is_true
+            )
+        if mode == LifecycleMode.SWEEP and sweep and resource.spec.lifecycle.enabled:
+            store = await asyncio.to_thread(open_store, resource.spec, credentials)
+            try:
+                swept = await asyncio.to_thread(sweep_tmp, resource, store, now=now, previous=previous)
+            finally:
+                store.close()
+            fields = swept.status.model_copy(update={"next_sweep_time": _next_sweep(resource, now)}).to_wire()
+            result = LifecyclePass(StatusChange([swept.condition], {"lifecycle": fields}), swept.condition.is_true)
+    except KubeError as exc:
+        return _failure(exc.reason, str(exc))
+    except StorageError as exc:
+        return _failure(exc.reason, str(exc))
+    except ScheduleError as exc:
+        return _failure("InvalidSchedule", str(exc))
+    return result
+
+
+async def release_lifecycle(kube: KubeClient, resource: Resource) -> str | None:
+    """On deletion with deletionPolicy Delete: remove our rules; returns a failure message or None."""
+    if resource.spec.lifecycle is None:
+        return None
+    try:
+        rule_store = open_rule_store(resource.spec, await _credentials(kube, resource))
+        if rule_store is None:
+            return None
+        try:
+            outcome = await asyncio.to_thread(remove_owned_rules, resource, rule_store, now=datetime.now(UTC))
+        finally:
+            rule_store.close()
+    except (KubeError, StorageError) as exc:
+        return f"lifecycle rules: {exc}"
+    return None if outcome.condition.is_true else f"lifecycle rules: {outcome.condition.message}"

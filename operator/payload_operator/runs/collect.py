@@ -1,0 +1,151 @@
+"""Runs executed as Kubernetes Jobs: create a run's Jobs, read its shard results back, tidy up.
+
+A shard's Job writes its result envelope into a ConfigMap before it exits, so Jobs are read before
+ConfigMaps: a Job seen finished has its result visible in the listing that follows. A run is over
+when every shard reported, or its Job failed or vanished, or the run's deadline passed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from payload_operator.adapters.kube import KubeClient, KubeConflict, KubeError
+from payload_operator.manifest import Resource
+from payload_operator.runs import jobs
+from payload_operator.runs.base import Shard
+from payload_operator.runs.bookkeeping import ActiveRun, parse_time
+from payload_operator.runs.results import ShardOutcome, failed, parse_envelope
+
+log = logging.getLogger(__name__)
+
+
+async def start_jobs(
+    kube: KubeClient,
+    resource: Resource,
+    owner: Mapping[str, Any],
+    kind: str,
+    run_id: str,
+    *,
+    image: str,
+    service_account: str,
+) -> tuple[str, ...]:
+    """Create one Job per shard; Jobs that already exist belong to this same run and are kept."""
+    count = resource.spec.runner.shards
+    created: list[str] = []
+    names: list[str] = []
+    try:
+        for index in range(count):
+            manifest = jobs.job_manifest(
+                resource, owner, kind, run_id, Shard(index, count), image=image, service_account=service_account
+            )
+            names.append(manifest["metadata"]["name"])
+            try:
+                await kube.create("batch/v1", "jobs", resource.namespace, manifest)
+            except KubeConflict:
+                continue  # a retried start of the same run
+            created.append(names[-1])
+    except KubeError:
+        for name in created:  # a run is all of its shards or nothing
+            await _delete_quietly(kube, "batch/v1", "jobs", resource.namespace, name)
+        raise
+    return tuple(names)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """A run's Jobs (by name) and the result envelopes its shards wrote (by shard index)."""
+
+    jobs: dict[str, dict[str, Any]]
+    results: dict[int, str]
+
+
+async def observe(kube: KubeClient, namespace: str, resource_uid: str, kind: str, run_id: str) -> Observation:
+    """Read a run's Jobs, then its result ConfigMaps (in that order, see the module docstring)."""
+    selector = jobs.selector(resource_uid, kind, run_id)
+    found = await kube.list("batch/v1", "jobs", namespace, selector)
+    configmaps = await kube.list("v1", "configmaps", namespace, selector)
+    results: dict[int, str] = {}
+    for configmap in configmaps:
+        shard = str((configmap.get("metadata", {}).get("labels") or {}).get(jobs.SHARD, ""))
+        text = (configmap.get("data") or {}).get(jobs.RESULT_KEY)
+        if shard.isdigit() and isinstance(text, str):
+            results[int(shard)] = text
+    return Observation({str(j.get("metadata", {}).get("name")): j for j in found}, results)
+
+
+def job_state(job: Mapping[str, Any]) -> tuple[str, str]:
+    """("Complete" | "Failed" | "", reason) from a Job's conditions."""
+    for condition in (job.get("status") or {}).get("conditions") or []:
+        if condition.get("status") == "True" and condition.get("type") in ("Complete", "Failed"):
+            return str(condition["type"]), str(condition.get("reason") or condition["type"])
+    return "", ""
+
+
+def assess(run: ActiveRun, observed: Observation, now: datetime) -> dict[int, ShardOutcome] | None:
+    """Every shard's outcome once the run is over, else None (still running)."""
+    outcomes = {i: parse_envelope(i, text) for i, text in observed.results.items() if 0 <= i < run.shards}
+    for index, name in enumerate(run.jobs):
+        if index in outcomes:
+            continue
+        job = observed.jobs.get(name)
+        state, reason = job_state(job) if job is not None else ("", "")
+        if job is None:
+            outcomes[index] = failed(index, f"Job {name} is gone")
+        elif state == "Failed":
+            outcomes[index] = failed(index, f"Job {name} failed: {reason}")
+        elif state == "Complete":
+            outcomes[index] = failed(index, f"Job {name} finished without a result")
+    if len(outcomes) < run.shards and now >= run.deadline:
+        for index in range(run.shards):
+            outcomes.setdefault(index, failed(index, "no result before the deadline (activeDeadlineSeconds)"))
+    return outcomes if len(outcomes) >= run.shards else None
+
+
+async def tidy(
+    kube: KubeClient,
+    namespace: str,
+    resource_uid: str,
+    kind: str,
+    run: ActiveRun,
+    *,
+    history_limit: int,
+    stop_unfinished: bool,
+) -> None:
+    """After a run: drop its result ConfigMaps, stop its leftover Jobs if asked, keep `history_limit` Jobs.
+
+    Best effort: a failure here is logged and the next run's tidy-up tries again.
+    """
+    try:
+        for configmap in await kube.list("v1", "configmaps", namespace, jobs.selector(resource_uid, kind, run.id)):
+            await _delete_quietly(kube, "v1", "configmaps", namespace, configmap["metadata"]["name"])
+        every = await kube.list("batch/v1", "jobs", namespace, jobs.selector(resource_uid, kind))
+        if stop_unfinished:
+            for job in every:
+                if job["metadata"].get("labels", {}).get(jobs.RUN_ID) == run.id and not job_state(job)[0]:
+                    await _delete_quietly(kube, "batch/v1", "jobs", namespace, job["metadata"]["name"])
+        for job in expired_jobs(every, history_limit):
+            await _delete_quietly(kube, "batch/v1", "jobs", namespace, job["metadata"]["name"])
+    except KubeError as exc:
+        log.warning("tidying up after %s run %s: %s", kind, run.id, exc)
+
+
+def expired_jobs(finished: list[dict[str, Any]], history_limit: int) -> list[dict[str, Any]]:
+    """The Jobs beyond the newest `history_limit` (newest by creation time, then name)."""
+
+    def age(job: dict[str, Any]) -> tuple[str, str]:
+        meta = job.get("metadata", {})
+        created = parse_time(meta.get("creationTimestamp"))
+        return (created.isoformat() if created else "", str(meta.get("name", "")))
+
+    return sorted(finished, key=age, reverse=True)[history_limit:]
+
+
+async def _delete_quietly(kube: KubeClient, api_version: str, plural: str, namespace: str, name: str) -> None:
+    try:
+        await kube.delete(api_version, plural, namespace, name)
+    except KubeError as exc:
+        log.warning("deleting %s %s/%s: %s", plural, namespace, name, exc)

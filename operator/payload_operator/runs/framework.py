@@ -1,0 +1,269 @@
+"""The scheduled-run framework's one entry point, called from the Kopf timer for each resource.
+
+Per run kind (retention, integrity) each tick: finish the active run if its shards are all in, then
+start, skip or wait according to the schedule, and describe the result as a `StatusChange`. Status is
+the only durable state: the active run, the last run and skip times live there, so a restarted
+operator neither loses a Job run nor starts a run twice (an in-process run that was cut short by the
+restart is recorded as interrupted).
+
+Kopf may hand a timer a body that predates the status this process just wrote. Run ids are derived
+from the schedule occurrence, so such a body leads to the same run id; `RunnerState` remembers which
+runs this process has finished and ignores a body that still shows one of them as active or due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from payload_operator import metrics
+from payload_operator.adapters.kube import KubeClient, KubeError
+from payload_operator.api.spec import RunnerType
+from payload_operator.api.status import ConditionType, RunBookkeeping
+from payload_operator.config import OperatorConfig
+from payload_operator.manifest import Resource, resource_from_body
+from payload_operator.planning.conditions import ConditionUpdate, false, true
+from payload_operator.planning.schedule import Action, ScheduleError, decide, effective_schedule, random_seed
+from payload_operator.reconcile.published import owner_reference
+from payload_operator.reconcile.status import StatusChange
+from payload_operator.runs import bookkeeping, collect
+from payload_operator.runs.base import RunKind, Shard
+from payload_operator.runs.bookkeeping import ActiveRun, parse_time
+from payload_operator.runs.context import resolve_context
+from payload_operator.runs.inprocess import InProcessRunner, RunKey, ShardWork
+from payload_operator.runs.jobs import run_id_for
+from payload_operator.runs.results import Conclusion, RunOutcome, ShardOutcome, conclude, failed, succeeded
+
+log = logging.getLogger(__name__)
+
+CONDITIONS = {"retention": ConditionType.RETENTION_SUCCEEDED, "integrity": ConditionType.INTEGRITY_VERIFIED}
+DEADLINE_GRACE = timedelta(seconds=60)  # Kubernetes stops the Job first; the operator gives up a minute later
+REMEMBERED_RUNS = 16
+INTERRUPTED = "interrupted: the operator restarted while the run was in progress"
+
+
+class RunnerState:
+    """What the framework keeps in memory, operator-wide (one instance in the Kopf memo)."""
+
+    def __init__(self, max_concurrent_shards: int = 2) -> None:
+        self.in_process = InProcessRunner(max_concurrent_shards)
+        self._finished: dict[tuple[str, str], deque[str]] = {}
+
+    def finished_here(self, resource_uid: str, kind: str, run_id: str) -> bool:
+        """Whether this process already finished that run (so a body showing it active or due is stale)."""
+        return run_id in self._finished.get((resource_uid, kind), ())
+
+    def remember_finished(self, resource_uid: str, kind: str, run_id: str) -> None:
+        """Record a run this process finished."""
+        self._finished.setdefault((resource_uid, kind), deque(maxlen=REMEMBERED_RUNS)).append(run_id)
+
+    async def forget_resource(self, resource_uid: str) -> None:
+        """A resource was deleted: stop its in-process runs and drop what was remembered about it."""
+        await self.in_process.forget_resource(resource_uid)
+        for key in [k for k in self._finished if k[0] == resource_uid]:
+            del self._finished[key]
+
+    async def close(self) -> None:
+        """Operator shutdown: stop in-process runs (status keeps them active; the next start records them)."""
+        await self.in_process.close()
+
+
+async def tick_runs(
+    body: dict[str, Any],
+    kube: KubeClient,
+    config: OperatorConfig,
+    kinds: Mapping[str, RunKind],
+    state: RunnerState,
+    *,
+    now: datetime | None = None,
+) -> StatusChange | None:
+    """Advance every run kind of one resource; the status change to apply, or None when nothing changed."""
+    try:
+        resource = resource_from_body(body)
+    except ValidationError:
+        return None  # the policy reconcile reports invalid specs
+    now = now or datetime.now(UTC)
+    status = body.get("status") or {}
+    created = parse_time(body.get("metadata", {}).get("creationTimestamp")) or now
+    tick = _Tick(resource=resource, body=body, kube=kube, config=config, state=state, created=created, now=now)
+    fields: dict[str, Any] = {}
+    conditions: list[ConditionUpdate] = []
+    for name, kind in kinds.items():
+        outcome = await tick.advance(name, kind, status.get(name))
+        if outcome is None:
+            continue
+        block, condition = outcome
+        if block != status.get(name):
+            fields[name] = block
+        if condition is not None:
+            conditions.append(condition)
+            metrics.record_condition(resource, condition)
+    return StatusChange(conditions=conditions, fields=fields) if fields or conditions else None
+
+
+class _Tick:
+    """One tick of one resource (groups what every step needs)."""
+
+    def __init__(
+        self,
+        *,
+        resource: Resource,
+        body: dict[str, Any],
+        kube: KubeClient,
+        config: OperatorConfig,
+        state: RunnerState,
+        created: datetime,
+        now: datetime,
+    ) -> None:
+        self.resource = resource
+        self.body = body
+        self.kube = kube
+        self.config = config
+        self.state = state
+        self.created = created
+        self.now = now
+
+    async def advance(
+        self, name: str, kind: RunKind, raw: Any
+    ) -> tuple[dict[str, object], ConditionUpdate | None] | None:
+        """The kind's new status block and condition; None when the body is stale or the kind unused."""
+        settings = getattr(self.resource.spec, name, None)
+        if settings is None and raw is None:
+            return None
+        book = bookkeeping.read(raw)
+        condition: ConditionUpdate | None = None
+        active = ActiveRun.from_status(book.active_run)
+        if active is not None:
+            if self.state.finished_here(self.resource.uid, name, active.id):
+                return None
+            outcomes = await self._poll(name, active)
+            if outcomes is not None:
+                book, condition = await self._finish(name, book, active, conclude(kind, outcomes, active.shards))
+                active = None
+        elif book.active_run is not None:
+            book = book.model_copy(update={"active_run": None})  # too damaged to finish
+        if settings is None or settings.suspend:
+            return bookkeeping.scheduled(book, None, None).to_wire(), condition
+        try:
+            expression = effective_schedule(
+                settings.schedule, random_seed(self.resource.namespace, self.resource.name, name)
+            )
+        except ScheduleError as exc:
+            invalid = false(CONDITIONS[name], "InvalidSchedule", str(exc))
+            return bookkeeping.scheduled(book, None, None).to_wire(), invalid
+        decision = decide(
+            expression,
+            created=self.created,
+            last_run=parse_time(book.last_run_time),
+            last_skipped=parse_time(book.last_skipped_time),
+            now=self.now,
+            active=active is not None,
+        )
+        if decision.action is Action.START:
+            run_id = run_id_for(decision.occurrence)
+            if self.state.finished_here(self.resource.uid, name, run_id):
+                return None
+            book, start_condition = await self._start(name, kind, book, run_id)
+            condition = start_condition or condition
+        elif decision.action is Action.SKIP:
+            log.info("%s/%s: %s run due but one is still active; skipped", *self._who(), name)
+            book = bookkeeping.skipped(book, self.now)
+        book = bookkeeping.scheduled(book, expression, decision.next_run_time)
+        return book.to_wire(), condition
+
+    def _who(self) -> tuple[str, str]:
+        return self.resource.namespace, self.resource.name
+
+    async def _poll(self, name: str, active: ActiveRun) -> dict[int, ShardOutcome] | None:
+        """Shard outcomes once the active run is over, else None."""
+        every = range(active.shards)
+        if active.runner == RunnerType.IN_PROCESS.value:
+            key = RunKey(self.resource.uid, name, active.id)
+            if not self.state.in_process.knows(key):
+                return {i: failed(i, INTERRUPTED) for i in every}
+            if self.now >= active.deadline:
+                await self.state.in_process.cancel(key)
+                return {i: failed(i, "deadline exceeded (activeDeadlineSeconds)") for i in every}
+            outcomes = self.state.in_process.outcomes(key)
+            return None if outcomes is None else {o.index: o for o in outcomes}
+        try:
+            observed = await collect.observe(self.kube, self.resource.namespace, self.resource.uid, name, active.id)
+        except KubeError as exc:
+            log.warning("%s/%s: cannot read %s run %s: %s", *self._who(), name, active.id, exc)
+            return None
+        return collect.assess(active, observed, self.now)
+
+    async def _finish(
+        self, name: str, book: RunBookkeeping, run: ActiveRun, conclusion: Conclusion
+    ) -> tuple[RunBookkeeping, ConditionUpdate]:
+        """Record a finished run, and clear away what its Jobs left."""
+        self.state.remember_finished(self.resource.uid, name, run.id)
+        log.info("%s/%s: %s run %s %s: %s", *self._who(), name, run.id, conclusion.outcome.value, conclusion.message)
+        if run.runner == RunnerType.JOB.value:
+            await collect.tidy(
+                self.kube,
+                self.resource.namespace,
+                self.resource.uid,
+                name,
+                run,
+                history_limit=self.resource.spec.runner.history_limit,
+                stop_unfinished=self.now >= run.deadline,
+            )
+        kind_condition = CONDITIONS[name]
+        if conclusion.outcome is RunOutcome.SUCCEEDED:
+            condition = true(kind_condition, conclusion.outcome.value, conclusion.message)
+        else:
+            condition = false(kind_condition, conclusion.outcome.value, conclusion.message)
+        return bookkeeping.finished(book, run, conclusion, self.now), condition
+
+    async def _start(
+        self, name: str, kind: RunKind, book: RunBookkeeping, run_id: str
+    ) -> tuple[RunBookkeeping, ConditionUpdate | None]:
+        """Start a run on the configured runner; a run that cannot even start is recorded as failed."""
+        runner = self.resource.spec.runner
+        run = ActiveRun(
+            id=run_id,
+            start_time=self.now,
+            runner=runner.type.value,
+            shards=runner.shards,
+            deadline=self.now + timedelta(seconds=runner.active_deadline_seconds) + DEADLINE_GRACE,
+        )
+        log.info("%s/%s: starting %s run %s (%s, %d shards)", *self._who(), name, run_id, run.runner, run.shards)
+        if runner.type is RunnerType.IN_PROCESS:
+            works = [self._shard_work(kind, Shard(i, runner.shards)) for i in range(runner.shards)]
+            self.state.in_process.start(RunKey(self.resource.uid, name, run_id), works)
+            return bookkeeping.started(book, run), None
+        try:
+            names = await collect.start_jobs(
+                self.kube,
+                self.resource,
+                owner_reference(self.body),
+                name,
+                run_id,
+                image=self.config.job_image,
+                service_account=self.config.job_service_account,
+            )
+        except KubeError as exc:
+            failure = Conclusion(RunOutcome.FAILED, f"could not create the run's Jobs: {exc}", {})
+            return await self._finish(name, bookkeeping.started(book, run), run, failure)
+        return bookkeeping.started(book, replace(run, jobs=names)), None
+
+    def _shard_work(self, kind: RunKind, shard: Shard) -> ShardWork:
+        async def work() -> ShardOutcome:
+            try:
+                context = await resolve_context(self.kube, self.resource, shard)
+                return succeeded(shard, await kind.execute(context))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.exception("%s/%s: %s shard %d/%d failed", *self._who(), kind.name, shard.index, shard.count)
+                return failed(shard.index, f"{type(exc).__name__}: {exc}")
+
+        return work

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# bootstrap.sh: install everything the tests and the demo need, on a fresh Debian bookworm machine
+# (run as root, or with sudo available). Idempotent: each step is skipped quickly when already done.
+#
+#   apt packages   Ceph RGW (mon/osd/radosgw), lua5.4, rclone, uuid-runtime, curl, ...
+#   .venv          python -m venv + pip install -e '.[test]' + durable-workflow 2.12.0 (--no-deps)
+#   .venv-sdk04    an isolated venv with durable-workflow 0.4.53 (older codecs; SDK-compat tests)
+#   node_modules   npm ci (Azurite, pinned in package.json / package-lock.json)
+#   kube binaries  scripts/build-k8s.sh (kube-apiserver + kube-controller-manager v1.20.2, cached in ~/.cache)
+#
+# Environment: PYTHON (interpreter for the venvs, default python3), BOOTSTRAP_SKIP_APT=1, BOOTSTRAP_SKIP_K8S=1.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+PYTHON=${PYTHON:-python3}
+STAMPS="$ROOT/.work/stamps"
+mkdir -p "$STAMPS"
+export DEBIAN_FRONTEND=noninteractive PIP_DISABLE_PIP_VERSION_CHECK=1
+SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+
+T0=$SECONDS
+log() { echo "[bootstrap $(date +%T)] $*" >&2; }
+step_start() { STEP_NAME=$1; STEP_T0=$SECONDS; }
+step_done() { log "$STEP_NAME: $1 ($((SECONDS - STEP_T0)) s)"; }
+hash_of() { cat "$@" | sha256sum | cut -c1-16; }
+
+# one bootstrap at a time per clone (several `make test` may start together)
+exec 9>"$ROOT/.work/bootstrap.lock"
+flock 9
+
+# ------------------------------------------------------------------ apt
+APT_PACKAGES=(
+  ceph-mon ceph-osd radosgw ceph-common uuid-runtime
+  lua5.4 rclone coreutils util-linux procps curl ca-certificates openssl make
+)
+command -v npm >/dev/null || APT_PACKAGES+=(nodejs npm)
+command -v kubectl >/dev/null || APT_PACKAGES+=(kubernetes-client)   # Debian's kubectl 1.20 (same as the server)
+"$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || APT_PACKAGES+=(python3-venv)
+step_start apt
+if [ "${BOOTSTRAP_SKIP_APT:-0}" = 1 ]; then
+  step_done "skipped (BOOTSTRAP_SKIP_APT=1)"
+else
+  missing=()
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    step_done "all ${#APT_PACKAGES[@]} packages present"
+  else
+    log "apt: installing ${missing[*]}"
+    $SUDO apt-get update -q >&2
+    $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+    step_done "installed ${#missing[@]} packages"
+  fi
+fi
+
+# ------------------------------------------------------------------ main venv
+step_start ".venv"
+VENV_KEY=$(hash_of pyproject.toml)-dw2.12.0
+if [ -x .venv/bin/python ] && [ "$(cat "$STAMPS/venv" 2>/dev/null)" = "$VENV_KEY" ] \
+  && .venv/bin/python -c 'import payload_operator, kopf, moto, durable_workflow' 2>/dev/null; then
+  step_done "up to date"
+else
+  [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+  .venv/bin/python -m pip install -q -e '.[test]' >&2
+  # durable-workflow 2.x wheels over-pin certifi beyond what the registry has; its real needs
+  # (httpx, fastavro) are already project dependencies.
+  .venv/bin/python -m pip install -q --no-deps durable-workflow==2.12.0 >&2
+  .venv/bin/python -c 'import payload_operator, kopf, moto, durable_workflow'
+  echo "$VENV_KEY" > "$STAMPS/venv"
+  step_done "installed"
+fi
+
+# ------------------------------------------------------------------ SDK 0.4 venv
+step_start ".venv-sdk04"
+if [ -x .venv-sdk04/bin/python ] && .venv-sdk04/bin/python -c \
+  'import importlib.metadata as m, durable_workflow; assert m.version("durable-workflow") == "0.4.53"' 2>/dev/null; then
+  step_done "up to date"
+else
+  [ -x .venv-sdk04/bin/python ] || "$PYTHON" -m venv .venv-sdk04
+  .venv-sdk04/bin/python -m pip install -q durable-workflow==0.4.53 >&2
+  step_done "installed"
+fi
+
+# ------------------------------------------------------------------ npm (Azurite)
+step_start "node_modules"
+NPM_KEY=$(hash_of package.json package-lock.json)
+if [ -x node_modules/.bin/azurite-blob ] && [ "$(cat node_modules/.bootstrap-stamp 2>/dev/null)" = "$NPM_KEY" ]; then
+  step_done "up to date"
+else
+  npm ci --no-audit --no-fund --loglevel=error >&2
+  echo "$NPM_KEY" > node_modules/.bootstrap-stamp
+  step_done "installed"
+fi
+
+# ------------------------------------------------------------------ Kubernetes binaries
+step_start "kube binaries"
+if [ "${BOOTSTRAP_SKIP_K8S:-0}" = 1 ]; then
+  step_done "skipped (BOOTSTRAP_SKIP_K8S=1)"
+else
+  K8S_CACHE="${PAYLOAD_OPERATOR_CACHE:-$HOME/.cache/payload-operator}"
+  mkdir -p "$K8S_CACHE"
+  # the cache is shared by every clone on the machine: build it once
+  BIN=$(flock "$K8S_CACHE/build-k8s.lock" bash scripts/build-k8s.sh)
+  step_done "$BIN"
+fi
+
+log "done in $((SECONDS - T0)) s"

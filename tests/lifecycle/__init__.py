@@ -1,0 +1,1 @@
+"""Lifecycle rules and the temporary-object sweep."""

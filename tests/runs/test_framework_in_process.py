@@ -1,0 +1,225 @@
+"""The framework's timer entry point with the InProcess runner: scheduling, results in status, restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+from payload_operator.adapters.kube import KubeClient, SecretNotFound
+from payload_operator.config import OperatorConfig
+from payload_operator.runs.base import RunContext, RunKind
+from payload_operator.runs.framework import RunnerState, tick_runs
+from payload_operator.secrets import SecretValues
+from tests.runs.helpers import CountingKind, body
+from tests.support.waiting import async_wait_for
+
+CREATED = datetime(2026, 3, 1, 9, 17, 0, tzinfo=UTC)
+CONFIG = OperatorConfig()
+
+
+class FakeKube:
+    """The two Secret reads a run context needs."""
+
+    def __init__(self, secrets: dict[str, dict[str, str]] | None = None) -> None:
+        self.secrets = {"dw-admin": {"token": "adm-token"}} if secrets is None else secrets
+
+    async def read_secret(self, namespace: str, name: str) -> SecretValues:
+        if name not in self.secrets:
+            raise SecretNotFound(f"Secret {namespace}/{name} not found", 404)
+        return SecretValues(f"{namespace}/{name}", self.secrets[name])
+
+    async def read_secret_key(self, namespace: str, name: str, key: str) -> str:
+        return (await self.read_secret(namespace, name))[key]
+
+
+class BlockingKind(CountingKind):
+    """Shards wait until released, so a run stays active as long as a test needs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+
+    async def execute(self, context: RunContext) -> dict[str, Any]:
+        await self.release.wait()
+        return await super().execute(context)
+
+
+class Cluster:
+    """A resource body that ticks, with status changes applied as Kopf would apply them."""
+
+    def __init__(self, kind: RunKind, *, kube: FakeKube | None = None, **spec: Any) -> None:
+        spec.setdefault("runner", {"type": "InProcess", "shards": 2})
+        self.body = body(**spec)
+        self.kind = kind
+        self.kube = kube or FakeKube()
+        self.state = RunnerState()
+
+    async def tick(self, now: datetime) -> bool:
+        change = await tick_runs(
+            copy.deepcopy(self.body), cast(KubeClient, self.kube), CONFIG, {"retention": self.kind}, self.state, now=now
+        )
+        if change is not None:
+            change.apply(self.body)
+        return change is not None
+
+    @property
+    def block(self) -> dict[str, Any]:
+        block: dict[str, Any] = self.body.get("status", {}).get("retention", {})
+        return block
+
+    def condition(self) -> Mapping[str, Any]:
+        return next(c for c in self.body["status"]["conditions"] if c["type"] == "RetentionSucceeded")
+
+    async def until_finished(self, now: datetime) -> None:
+        async def finished() -> bool:
+            await self.tick(now)
+            return "activeRun" not in self.block
+
+        await async_wait_for(finished, timeout=10, message="the in-process run never finished")
+
+
+async def test_a_new_resource_runs_at_once_and_its_result_lands_in_status() -> None:
+    kind = CountingKind()
+    cluster = Cluster(kind)
+    await cluster.tick(CREATED)
+    active = cluster.block["activeRun"]
+    assert (active["runner"], active["shards"], active["id"]) == ("InProcess", "2", "20260301-091700")
+    assert cluster.block["lastRunTime"] == "2026-03-01T09:17:00Z"
+    assert cluster.block["nextRunTime"] == "2026-03-02T00:00:00Z"
+    assert cluster.block["effectiveSchedule"] == "0 0 * * *"
+    await cluster.until_finished(CREATED + timedelta(seconds=5))
+    assert cluster.block["lastResult"] | {} == {
+        "objectsSeen": 21,
+        "shardsMerged": 2,
+        "runId": "20260301-091700",
+        "result": "Succeeded",
+        "message": "saw 21 objects",
+        "durationSeconds": 5.0,
+        "jobNames": [],
+    }
+    assert cluster.block["lastSuccessfulTime"] == "2026-03-01T09:17:00Z"
+    assert [r["result"] for r in cluster.block["recentRuns"]] == ["Succeeded"]
+    assert cluster.condition()["status"] == "True"
+    assert {c.server_token for c in kind.contexts} == {"adm-token"}
+    assert {c.dry_run for c in kind.contexts} == {False}
+    assert sorted(c.shard.index for c in kind.contexts) == [0, 1]
+
+
+async def test_nothing_more_happens_until_the_next_occurrence_then_exactly_one_run() -> None:
+    kind = CountingKind()
+    cluster = Cluster(kind)
+    await cluster.tick(CREATED)
+    await cluster.until_finished(CREATED + timedelta(seconds=1))
+    assert not await cluster.tick(CREATED + timedelta(hours=2))
+    await cluster.tick(datetime(2026, 3, 4, 0, 0, 2, tzinfo=UTC))  # two occurrences were missed
+    assert cluster.block["activeRun"]["id"] == "20260302-000000"
+    await cluster.until_finished(datetime(2026, 3, 4, 0, 0, 3, tzinfo=UTC))
+    assert len(kind.contexts) == 4  # two runs of two shards: the missed occurrence was not replayed
+    assert cluster.block["nextRunTime"] == "2026-03-05T00:00:00Z"
+
+
+async def test_a_failing_shard_makes_the_run_partial_and_the_condition_false() -> None:
+    cluster = Cluster(CountingKind(fail_shards=(1,)))
+    await cluster.tick(CREATED)
+    await cluster.until_finished(CREATED)
+    condition = cluster.condition()
+    assert (condition["status"], condition["reason"]) == ("False", "PartiallyFailed")
+    assert "1 of 2 shards failed: RuntimeError: shard 1 broke" in condition["message"]
+    assert cluster.block["lastResult"]["failedShards"] == {"1": "RuntimeError: shard 1 broke"}
+    assert "lastSuccessfulTime" not in cluster.block
+
+
+async def test_a_missing_token_secret_fails_the_run_with_the_reason() -> None:
+    cluster = Cluster(CountingKind(), kube=FakeKube(secrets={}))
+    await cluster.tick(CREATED)
+    await cluster.until_finished(CREATED)
+    condition = cluster.condition()
+    assert (condition["status"], condition["reason"]) == ("False", "Failed")
+    assert "SecretNotFound: Secret team-a/dw-admin not found" in condition["message"]
+
+
+async def test_a_due_run_is_skipped_while_the_previous_one_is_still_active() -> None:
+    kind = BlockingKind()
+    cluster = Cluster(kind, runner={"type": "InProcess", "shards": 2, "activeDeadlineSeconds": 604800})
+    await cluster.tick(CREATED)
+    due = datetime(2026, 3, 2, 0, 0, 1, tzinfo=UTC)
+    await cluster.tick(due)
+    assert cluster.block["lastSkippedTime"] == "2026-03-02T00:00:01Z"
+    assert cluster.block["activeRun"]["id"] == "20260301-091700"
+    assert cluster.block["nextRunTime"] == "2026-03-03T00:00:00Z"
+    kind.release.set()
+    await cluster.until_finished(due)
+    assert not await cluster.tick(due + timedelta(minutes=1))  # the skipped occurrence is not made up
+    assert len(kind.contexts) == 2
+
+
+async def test_after_a_restart_an_interrupted_run_is_recorded_as_failed_and_never_rerun() -> None:
+    kind = BlockingKind()
+    cluster = Cluster(kind)
+    await cluster.tick(CREATED)
+    await cluster.state.close()  # the operator stops; status still says the run is active
+    cluster.state = RunnerState()  # ... and starts again
+    await cluster.tick(CREATED + timedelta(minutes=3))
+    assert "activeRun" not in cluster.block
+    condition = cluster.condition()
+    assert (condition["status"], condition["reason"]) == ("False", "Failed")
+    assert "interrupted" in condition["message"]
+    assert cluster.block["lastRunTime"] == "2026-03-01T09:17:00Z"
+    assert cluster.block["nextRunTime"] == "2026-03-02T00:00:00Z"
+    assert kind.contexts == []
+
+
+async def test_a_body_that_predates_the_finished_run_changes_nothing() -> None:
+    cluster = Cluster(CountingKind())
+    await cluster.tick(CREATED)
+    stale = copy.deepcopy(cluster.body)
+    await cluster.until_finished(CREATED)
+    for old in (stale, body(runner={"type": "InProcess", "shards": 2})):
+        change = await tick_runs(
+            old, cast(KubeClient, cluster.kube), CONFIG, {"retention": cluster.kind}, cluster.state, now=CREATED
+        )
+        assert change is None
+
+
+async def test_an_in_process_run_past_its_deadline_is_stopped_and_failed() -> None:
+    kind = BlockingKind()
+    cluster = Cluster(kind, runner={"type": "InProcess", "shards": 1, "activeDeadlineSeconds": 60})
+    await cluster.tick(CREATED)
+    await cluster.tick(CREATED + timedelta(seconds=121))
+    condition = cluster.condition()
+    assert (condition["status"], condition["reason"]) == ("False", "Failed")
+    assert "deadline" in condition["message"]
+
+
+async def test_suspending_stops_scheduling_and_clears_the_next_run_time() -> None:
+    kind = CountingKind()
+    cluster = Cluster(kind, retention={"schedule": "@daily", "suspend": True})
+    await cluster.tick(CREATED)
+    assert not {"activeRun", "lastRunTime", "nextRunTime"} & set(cluster.block)
+    cluster.body["spec"]["retention"]["suspend"] = False
+    await cluster.tick(CREATED)
+    await cluster.until_finished(CREATED)
+    cluster.body["spec"]["retention"]["suspend"] = True
+    await cluster.tick(CREATED + timedelta(days=3))
+    assert "nextRunTime" not in cluster.block
+    assert cluster.block["lastResult"]["result"] == "Succeeded"
+    assert len(kind.contexts) == 2
+
+
+async def test_a_schedule_cron_cannot_parse_is_reported_on_the_condition() -> None:
+    cluster = Cluster(CountingKind(), retention={"schedule": "61 * * * *"})
+    await cluster.tick(CREATED)
+    condition = cluster.condition()
+    assert (condition["status"], condition["reason"]) == ("False", "InvalidSchedule")
+    assert "61 * * * *" in condition["message"]
+    assert "activeRun" not in cluster.block
+
+
+async def test_resources_without_the_block_are_left_alone() -> None:
+    cluster = Cluster(CountingKind())
+    del cluster.body["spec"]["retention"]
+    assert not await cluster.tick(CREATED)
+    assert "status" not in cluster.body

@@ -1,0 +1,208 @@
+"""What a run leaves in Kubernetes and in status: Job manifests, result envelopes, bookkeeping transitions."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from payload_operator.manifest import resource_from_body
+from payload_operator.reconcile.published import owner_reference
+from payload_operator.runs import bookkeeping, collect, jobs
+from payload_operator.runs.base import Shard
+from payload_operator.runs.bookkeeping import ActiveRun
+from payload_operator.runs.collect import Observation
+from payload_operator.runs.results import Conclusion, RunOutcome, conclude, failed, parse_envelope, succeeded
+from tests.runs.helpers import UID, CountingKind, body, resource
+
+START = datetime(2026, 3, 2, 0, 0, 3, tzinfo=UTC)
+
+
+def test_a_shard_job_never_retries_is_bounded_in_time_and_belongs_to_the_resource() -> None:
+    res = resource(runner={"shards": 4, "activeDeadlineSeconds": 900, "resources": {"limits": {"memory": "256Mi"}}})
+    owner = owner_reference(body())
+    job = jobs.job_manifest(
+        res, owner, "retention", "20260302-000000", Shard(2, 4), image="op:1", service_account="runner"
+    )
+    assert job["metadata"]["name"] == "payloads-retention-20260302-000000-2"
+    assert job["metadata"]["ownerReferences"] == [owner]
+    assert job["metadata"]["labels"] | {} == job["spec"]["template"]["metadata"]["labels"]
+    labels = job["metadata"]["labels"]
+    assert labels[jobs.RESOURCE_UID] == UID
+    assert (labels[jobs.RUN_KIND], labels[jobs.RUN_ID], labels[jobs.SHARD]) == ("retention", "20260302-000000", "2")
+    assert job["spec"]["backoffLimit"] == 0
+    assert job["spec"]["activeDeadlineSeconds"] == 900
+    pod = job["spec"]["template"]["spec"]
+    assert pod["restartPolicy"] == "Never"
+    assert pod["serviceAccountName"] == "runner"
+    (container,) = pod["containers"]
+    assert container["image"] == "op:1"
+    assert container["command"] == [
+        "payload-operator",
+        "retention",
+        "--resource",
+        "team-a/payloads",
+        "--shard",
+        "2/4",
+        "--run-id",
+        "20260302-000000",
+        "--report",
+        "configmap",
+    ]
+    assert container["resources"] == {"limits": {"memory": "256Mi"}}
+    assert {"name": "payloads", "hostPath": {"path": "/srv/payloads", "type": "Directory"}} in pod["volumes"]
+
+
+def test_long_resource_names_still_give_job_names_and_labels_kubernetes_accepts() -> None:
+    long_name = "a" * 60 + "-" + "b" * 100
+    res = resource_from_body(body(name=long_name))
+    job = jobs.job_manifest(res, {}, "integrity", "20260302-000000", Shard(15, 16), image="i", service_account="s")
+    name = job["metadata"]["name"]
+    assert len(name) <= 63
+    assert name == f"{'a' * 21}-{res.short_uid}-integrity-20260302-000000-15"
+    assert all(len(v) <= 63 and v[-1].isalnum() for v in job["metadata"]["labels"].values())
+
+
+def test_a_run_id_names_its_schedule_occurrence() -> None:
+    occurrence = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+    assert jobs.run_id_for(occurrence) == jobs.run_id_for(occurrence.astimezone()) == "20260302-010000"
+
+
+def test_a_result_configmap_carries_the_envelope_and_is_owned_by_the_job() -> None:
+    res = resource()
+    job = {"metadata": {"name": "payloads-retention-20260302-000000-0", "uid": "job-uid"}}
+    outcome = succeeded(Shard(0, 1), {"deleted": 3})
+    configmap = jobs.result_configmap(
+        res,
+        "retention",
+        "20260302-000000",
+        Shard(0, 1),
+        owner=jobs.job_owner_reference(job),
+        envelope=outcome.envelope(1),
+    )
+    assert configmap["metadata"]["name"] == "payloads-retention-20260302-000000-0-result"
+    assert configmap["metadata"]["ownerReferences"][0]["uid"] == "job-uid"
+    assert parse_envelope(0, configmap["data"][jobs.RESULT_KEY]) == outcome
+
+
+def test_unreadable_envelopes_are_failed_shards() -> None:
+    assert parse_envelope(1, "{not json").error == "result is not JSON"
+    assert parse_envelope(1, "[1]").error == "result is not a JSON object"
+    assert parse_envelope(1, json.dumps({"ok": False, "error": "boom"})).error == "boom"
+
+
+def test_every_shard_merged_gives_the_kinds_own_verdict() -> None:
+    kind = CountingKind()
+    outcomes = {0: succeeded(Shard(0, 2), {"objects_seen": 10}), 1: succeeded(Shard(1, 2), {"objects_seen": 11})}
+    conclusion = conclude(kind, outcomes, 2)
+    assert conclusion == Conclusion(RunOutcome.SUCCEEDED, "saw 21 objects", {"objects_seen": 21, "shards_merged": 2})
+
+
+def test_a_lost_shard_makes_the_run_partial_and_says_which() -> None:
+    outcomes = {0: succeeded(Shard(0, 2), {"objects_seen": 10}), 1: failed(1, "Job x failed: DeadlineExceeded")}
+    conclusion = conclude(CountingKind(), outcomes, 2)
+    assert conclusion.outcome is RunOutcome.PARTIALLY_FAILED
+    assert "1 of 2 shards failed: Job x failed: DeadlineExceeded" in conclusion.message
+    assert conclusion.result["failedShards"] == {"1": "Job x failed: DeadlineExceeded"}
+
+
+def test_no_shard_at_all_is_a_failed_run() -> None:
+    conclusion = conclude(CountingKind(), {}, 1)
+    assert conclusion.outcome is RunOutcome.FAILED
+    assert conclusion.message == "no result"
+
+
+def run(shards: int = 2) -> ActiveRun:
+    names = tuple(f"payloads-retention-r-{i}" for i in range(shards))
+    return ActiveRun("r", START, "Job", shards, START + timedelta(hours=1), names)
+
+
+def envelope(index: int) -> str:
+    return json.dumps(succeeded(Shard(index, 2), {"objects_seen": index}).envelope(2))
+
+
+def test_a_run_is_over_only_when_every_shard_has_an_outcome() -> None:
+    active = run()
+    jobs_seen = {name: {"status": {}} for name in active.jobs}
+    assert collect.assess(active, Observation(jobs_seen, {0: envelope(0)}), START) is None
+    done = collect.assess(active, Observation(jobs_seen, {0: envelope(0), 1: envelope(1)}), START)
+    assert done is not None
+    assert all(o.result is not None for o in done.values())
+
+
+def test_failed_or_vanished_jobs_end_their_shard() -> None:
+    active = run()
+    failed_job = {"status": {"conditions": [{"type": "Failed", "status": "True", "reason": "DeadlineExceeded"}]}}
+    outcomes = collect.assess(active, Observation({active.jobs[0]: failed_job}, {}), START)
+    assert outcomes is not None
+    assert outcomes[0].error == f"Job {active.jobs[0]} failed: DeadlineExceeded"
+    assert outcomes[1].error == f"Job {active.jobs[1]} is gone"
+
+
+def test_a_job_that_completed_without_writing_a_result_is_a_failed_shard() -> None:
+    active = run(1)
+    complete = {"status": {"conditions": [{"type": "Complete", "status": "True"}]}}
+    outcomes = collect.assess(active, Observation({active.jobs[0]: complete}, {}), START)
+    assert outcomes is not None
+    assert "without a result" in outcomes[0].error
+
+
+def test_the_deadline_ends_a_run_whose_jobs_never_report() -> None:
+    active = run()
+    pending = {name: {"status": {}} for name in active.jobs}
+    outcomes = collect.assess(active, Observation(pending, {1: envelope(1)}), active.deadline)
+    assert outcomes is not None
+    assert "deadline" in outcomes[0].error
+    assert outcomes[1].result is not None
+
+
+def test_history_keeps_the_newest_jobs() -> None:
+    def job(name: str, created: str) -> dict[str, object]:
+        return {"metadata": {"name": name, "creationTimestamp": created}}
+
+    found = [job("a", "2026-03-01T00:00:00Z"), job("c", "2026-03-03T00:00:00Z"), job("b", "2026-03-02T00:00:00Z")]
+    assert [j["metadata"]["name"] for j in collect.expired_jobs(found, 1)] == ["b", "a"]  # type: ignore[index]
+    assert collect.expired_jobs(found, 3) == []
+
+
+def test_a_finished_run_becomes_the_last_result_and_heads_the_recent_runs() -> None:
+    active = run()
+    book = bookkeeping.started(bookkeeping.read(None), active)
+    assert book.active_run is not None
+    assert book.last_run_time == "2026-03-02T00:00:03Z"
+    conclusion = Conclusion(RunOutcome.SUCCEEDED, "fine", {"payloads_deleted": 4, "orphans": {"candidate_bytes": 9}})
+    end = START + timedelta(seconds=42)
+    done = bookkeeping.finished(book, active, conclusion, end)
+    assert done.active_run is None
+    assert done.last_successful_time == "2026-03-02T00:00:03Z"
+    assert done.last_result == {
+        "payloadsDeleted": 4,
+        "orphans": {"candidateBytes": 9},
+        "runId": "r",
+        "result": "Succeeded",
+        "message": "fine",
+        "durationSeconds": 42.0,
+        "jobNames": list(active.jobs),
+    }
+    assert done.recent_runs[0].result == "Succeeded"
+    assert done.recent_runs[0].job_names == list(active.jobs)
+
+
+def test_recent_runs_are_a_short_ring_newest_first_and_failures_keep_the_last_success() -> None:
+    book = bookkeeping.read(None)
+    for i in range(12):
+        active = ActiveRun(f"r{i}", START + timedelta(days=i), "InProcess", 1, START + timedelta(days=i, hours=1))
+        outcome = RunOutcome.SUCCEEDED if i < 11 else RunOutcome.FAILED
+        book = bookkeeping.finished(
+            bookkeeping.started(book, active), active, Conclusion(outcome, f"run {i}", {}), START
+        )
+    assert [r.message for r in book.recent_runs] == [f"run {i}" for i in range(11, 1, -1)]
+    assert book.last_successful_time == bookkeeping.format_time(START + timedelta(days=10))
+    assert book.last_result is not None
+    assert book.last_result["result"] == "Failed"
+
+
+def test_a_damaged_status_block_starts_afresh() -> None:
+    assert bookkeeping.read({"recentRuns": "garbage"}).recent_runs == []
+    assert ActiveRun.from_status({"id": "r", "startTime": "yesterday"}) is None
+    roundtrip = ActiveRun.from_status(run().to_status())
+    assert roundtrip == run()

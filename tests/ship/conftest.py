@@ -1,0 +1,64 @@
+"""Fixtures of the shipping tests (image, chart, examples).
+
+`ship_cluster` is a private API server (or the one in $KUBECONFIG): these tests install and delete CRDs,
+cluster roles and peering objects, and run their own operator under the chart's ServiceAccount, so they
+must not share a control plane with the operator of tests/e2e. Against one external cluster, run
+`pytest tests/ship` and `pytest tests/e2e` as separate invocations (scripts/kind-e2e.sh does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import delete_namespace
+from tests.dw_emulator import EmulatedServer, Tokens
+from tests.ship.kube import create_namespace
+from tests.support.cluster import Cluster, start_cluster
+
+ADMIN_TOKEN = "adm-ship-5d1c0e7b93"  # distinctive, so leak checks can search for it
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "ship_cluster" in getattr(item, "fixturenames", ()) and item.get_closest_marker("cluster") is None:
+            item.add_marker("cluster")
+
+
+@pytest.fixture(scope="session")
+def ship_cluster() -> Iterator[Cluster]:
+    with start_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def namespaces(ship_cluster: Cluster) -> Iterator[Callable[[str], str]]:
+    """Make fresh namespaces (`namespaces("apps")`); all are deleted after the test."""
+    made: list[str] = []
+
+    def make(prefix: str) -> str:
+        name = create_namespace(ship_cluster, prefix)
+        made.append(name)
+        return name
+
+    yield make
+    for name in made:
+        delete_namespace(ship_cluster, name)
+
+
+@pytest.fixture
+def dw_server(tmp_path: Path) -> Iterator[EmulatedServer]:
+    """A Durable Workflow server (emulated) with two namespaces and a local payload root."""
+    root = tmp_path / "payloads"
+    root.mkdir()
+    server = EmulatedServer(
+        generation="A",
+        tokens=Tokens(admin=ADMIN_TOKEN, operator="op-token", worker="wk-token"),
+        namespaces=["orders", "billing"],
+        discovery=True,
+        local_root=root,
+    )
+    with server:
+        yield server

@@ -1,0 +1,108 @@
+"""Run the operator exactly as the chart's Deployment would, but as a local process on the test cluster.
+
+The command, arguments and environment come from the rendered Deployment; only what a pod gets from the
+kubelet is substituted: the ServiceAccount token (a kubeconfig for the same ServiceAccount), the pod name
+(POD_ID) and free local ports for metrics and liveness.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.procs import ManagedProcess, free_ports, http_responds, wait_until_ready
+
+FAST = {  # injected intervals: the production code path, sooner
+    "PAYLOAD_OPERATOR_TIMER_INTERVAL": "1",
+    "PAYLOAD_OPERATOR_BACKOFF_BASE": "1",
+    "PAYLOAD_OPERATOR_BACKOFF_MAX": "4",
+    "PAYLOAD_OPERATOR_DELETION_ATTEMPTS": "3",
+    "PAYLOAD_OPERATOR_DELETION_RETRY_DELAY": "1",
+}
+CHART_LIVENESS = "--liveness=http://0.0.0.0:8081/healthz"
+
+
+@dataclass
+class OperatorProcess:
+    """One running operator and its endpoints."""
+
+    process: ManagedProcess
+    metrics_url: str
+    liveness_url: str
+
+    @property
+    def log(self) -> str:
+        return self.process.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        self.process.stop()
+
+    def samples(self, series: str, /, **labels: str) -> list[float]:
+        """Values of the exposed samples called `series` whose labels include `labels`."""
+        with urllib.request.urlopen(self.metrics_url, timeout=5) as response:
+            text = response.read().decode()
+        return [
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == series and labels.items() <= sample.labels.items()
+        ]
+
+    def healthy(self) -> bool:
+        with urllib.request.urlopen(self.liveness_url, timeout=5) as response:
+            return bool(response.status == 200 and isinstance(json.loads(response.read() or b"{}"), dict))
+
+
+def _argv(container: Mapping[str, Any], liveness: str) -> list[str]:
+    """The container's command line, with the local liveness address."""
+    if container.get("command"):
+        command = [*container["command"], *container.get("args", [])]
+        return [part.replace(CHART_LIVENESS, liveness) for part in command]
+    args = [liveness if arg == CHART_LIVENESS else arg for arg in container["args"]]
+    return ["payload-operator", *args]  # the image's ENTRYPOINT
+
+
+def _environment(container: Mapping[str, Any], kubeconfig: Path, pod: str, metrics_port: int) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("PAYLOAD_OPERATOR_") and k != "KUBECONFIG"}
+    env = base | {item["name"]: item["value"] for item in container.get("env", []) if "value" in item}
+    venv_bin = str(Path(sys.executable).parent)
+    return (
+        env
+        | FAST
+        | {
+            "POD_ID": pod,
+            "PAYLOAD_OPERATOR_METRICS_PORT": str(metrics_port),
+            "KUBECONFIG": str(kubeconfig),
+            "PATH": f"{venv_bin}:{os.environ.get('PATH', '')}",
+        }
+    )
+
+
+def start_operator(container: Mapping[str, Any], kubeconfig: Path, workdir: Path, pod: str) -> OperatorProcess:
+    """Start the operator of the rendered `container`; returns once its liveness endpoint answers."""
+    metrics_port, liveness_port = free_ports(2)
+    liveness = f"http://127.0.0.1:{liveness_port}/healthz"
+    argv = _argv(container, f"--liveness={liveness}")
+    if argv[0] == "payload-operator":
+        argv[0] = str(Path(sys.executable).parent / "payload-operator")
+    process = ManagedProcess(
+        f"operator-{pod}",
+        argv,
+        workdir / f"operator-{pod}.log",
+        env=_environment(container, kubeconfig, pod, metrics_port),
+    )
+    running = OperatorProcess(process, f"http://127.0.0.1:{metrics_port}/metrics", liveness)
+    try:
+        wait_until_ready(lambda: http_responds(liveness), timeout=60, what=f"operator {pod}", procs=[process])
+    except BaseException:
+        process.stop()
+        raise
+    return running

@@ -1,0 +1,225 @@
+"""The chart without a cluster: lint, schema, Kubernetes schemas, and what each configuration renders."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import helm_python
+import kubernetes_validate
+import pytest
+
+from tests.ship.chart import (
+    NEW_KUBE,
+    OLD_KUBE,
+    VALUE_SET_NAMES,
+    find,
+    one,
+    operator_container,
+    render,
+    render_chart,
+    value_sets,
+)
+
+VALUES = value_sets()
+BUILT_IN_GROUPS = ("v1", "apps/v1", "rbac.authorization.k8s.io/v1", "apiextensions.k8s.io/v1")
+
+
+@pytest.mark.parametrize("kube_version", [OLD_KUBE, NEW_KUBE])
+@pytest.mark.parametrize("value_set", VALUE_SET_NAMES)
+def test_helm_lint_strict_is_clean(value_set: str, kube_version: str) -> None:
+    report = render_chart.lint(VALUES[value_set], kube_version=kube_version)
+    assert report["errors"] == []
+    assert [m for m in report["messages"] if m["severity"] >= 2] == []
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"replicaCount": 2},
+        {"rbac": {"scope": "cluster-wide"}},
+        {"rbac": {"secretNames": ["Not_A_Name"]}},
+        {"logFormat": "xml"},
+        {"config": {"timerIntervall": 30}},
+        {"image": {"digest": "latest"}},
+    ],
+    ids=["unknown-key", "bad-scope", "bad-secret-name", "bad-log-format", "typo-in-config", "bad-digest"],
+)
+def test_values_schema_refuses_typos_and_bad_values(values: dict[str, Any]) -> None:
+    with pytest.raises(helm_python.HelmValuesError):
+        render(values)
+
+
+@pytest.mark.parametrize("value_set", VALUE_SET_NAMES)
+def test_built_in_kinds_match_the_kubernetes_schemas(value_set: str) -> None:
+    # kubernetes-validate ships schemas from 1.25 on; the 1.20 server checks the 1.20 rendering
+    # (tests/ship/test_chart_install.py), including kubectl's validation against its OpenAPI schema.
+    for version in ("1.25.0", kubernetes_validate.latest_version()):
+        docs = render(VALUES[value_set], kube_version=f"v{version}")
+        checked = 0
+        for doc in docs:
+            if doc.body["apiVersion"] in BUILT_IN_GROUPS:
+                kubernetes_validate.validate(doc.body, version, strict=True)
+                checked += 1
+        assert checked >= 8
+
+
+def test_default_is_one_standalone_replica_recreated_watching_everything() -> None:
+    docs = render({})
+    deployment = one(docs, "Deployment")
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    args = operator_container(docs)["args"]
+    assert args[:3] == ["run", "--log-format=json", "--liveness=http://0.0.0.0:8081/healthz"]
+    assert "--all-namespaces" in args
+    assert "--standalone" in args
+    assert not find(docs, "CustomResourceDefinition", "clusterkopfpeerings.kopf.dev")
+    assert not find(docs, "Role"), "cluster scope: ClusterRoles only"
+
+
+def test_container_is_hardened_with_a_writable_tmp_and_kopf_liveness() -> None:
+    docs = render({})
+    pod = one(docs, "Deployment")["spec"]["template"]["spec"]
+    container = operator_container(docs)
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 65532
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    security = container["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert {"name": "health", "containerPort": 8081, "protocol": "TCP"} in container["ports"]
+    assert "readinessProbe" not in container, "Kopf advises against readiness probes"
+    assert container["resources"]["requests"]
+    assert container["resources"]["limits"]["memory"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["POD_ID"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert env["PAYLOAD_OPERATOR_METRICS_PORT"]["value"] == "8080"
+    assert env["PAYLOAD_OPERATOR_JOB_IMAGE"]["value"] == container["image"]
+    assert env["PAYLOAD_OPERATOR_JOB_SERVICE_ACCOUNT"]["value"] == "payload-operator-runner"
+
+
+def test_image_digest_wins_and_config_becomes_environment() -> None:
+    digest = "sha256:" + "a" * 64
+    docs = render({"image": {"digest": digest}, "config": {"timerInterval": 15, "maxReconcileWorkers": 4}})
+    container = operator_container(docs)
+    assert container["image"] == f"ghcr.io/durable-workflow/payload-operator@{digest}"
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["PAYLOAD_OPERATOR_TIMER_INTERVAL"] == "15"
+    assert env["PAYLOAD_OPERATOR_MAX_RECONCILE_WORKERS"] == "4"
+
+
+def test_namespaced_rbac_is_roles_in_the_watched_namespaces_with_pinned_secrets() -> None:
+    docs = render(VALUES["namespaced"])
+    args = operator_container(docs)["args"]
+    assert "--namespace=apps" in args
+    assert "--all-namespaces" not in args
+    role = one(docs, "Role", "payload-operator", "apps")
+    secret_rules = [r for r in role["rules"] if "secrets" in r["resources"]]
+    reads = [r for r in secret_rules if "get" in r["verbs"]]
+    assert reads == [{"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["dw-admin"], "verbs": ["get"]}]
+    assert all("resourceNames" in r or r["verbs"] == ["create"] for r in secret_rules)
+    cluster_roles = {d.name: d.body for d in find(docs, "ClusterRole")}
+    kopf = cluster_roles.pop("payload-operator-kopf")
+    assert {v for r in kopf["rules"] for v in r["verbs"]} == {"list", "watch"}, "cluster-wide rights: read-only"
+    assert set(cluster_roles) == {"payload-operator-view", "payload-operator-edit"}, "no other cluster-wide rights"
+    runner = one(docs, "Role", "payload-operator-runner", "apps")
+    assert {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["dw-admin"], "verbs": ["get"]} in runner[
+        "rules"
+    ]
+    assert one(docs, "ServiceAccount", "payload-operator-runner", "apps")
+
+
+def test_more_replicas_turn_on_peering_with_distinct_priorities() -> None:
+    docs = render(VALUES["peering"])
+    container = operator_container(docs)
+    assert container["command"] == ["/bin/sh", "-c"]
+    script = container["args"][0]
+    assert "--standalone" not in script
+    assert "'--peering=payload-operator'" in script
+    assert one(docs, "CustomResourceDefinition", "clusterkopfpeerings.kopf.dev")
+    peering = one(docs, "ClusterKopfPeering", "payload-operator")
+    assert peering["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
+    kopf = one(docs, "ClusterRole", "payload-operator-kopf")
+    assert {
+        "apiGroups": ["kopf.dev"],
+        "resources": ["clusterkopfpeerings"],
+        "verbs": ["get", "list", "watch", "patch"],
+    } in kopf["rules"]
+    assert one(docs, "Deployment")["spec"]["strategy"] == {"type": "Recreate"}
+
+
+def test_peering_command_passes_the_arguments_and_a_random_priority(tmp_path: Path) -> None:
+    """Run the rendered shell command with a stand-in `payload-operator` that prints its argv."""
+    script = operator_container(render(VALUES["peering"]))["args"][0]
+    fake = tmp_path / "payload-operator"
+    fake.write_text("#!/usr/bin/env python3\nimport json, sys\nprint(json.dumps(sys.argv[1:]))\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    runs = [
+        json.loads(
+            subprocess.run(["/bin/sh", "-c", script], env=env, capture_output=True, text=True, check=True).stdout
+        )
+        for _ in range(3)
+    ]
+    first = runs[0]
+    assert first[:3] == ["run", "--log-format=json", "--liveness=http://0.0.0.0:8081/healthz"]
+    assert "--peering=payload-operator" in first
+    priorities = {args[-1] for args in runs}
+    assert all(p.startswith("--priority=") and p.split("=")[1].isdigit() for p in priorities)
+    assert len(priorities) > 1, "each pod draws its own priority"
+
+
+def test_monitoring_renders_service_monitor_rules_and_dashboard() -> None:
+    docs = render(VALUES["monitoring"])
+    service = one(docs, "Service", "payload-operator-metrics")
+    monitor = one(docs, "ServiceMonitor")
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert monitor["spec"]["endpoints"][0]["port"] == service["spec"]["ports"][0]["name"] == "metrics"
+    alerts = {r["alert"] for r in one(docs, "PrometheusRule")["spec"]["groups"][0]["rules"]}
+    assert {
+        "PayloadIntegrityObjectsDamaged",
+        "PayloadIntegrityRunFailed",
+        "PayloadRetentionNotSucceeding",
+        "PayloadLifecycleNotSynced",
+        "PayloadStorageUnreachable",
+    } <= alerts
+    dashboard = one(docs, "ConfigMap", "payload-operator-dashboard")
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(dashboard["data"]["payload-operator.json"])["uid"] == "payload-operator"
+
+
+def test_default_renders_no_prometheus_operator_kinds() -> None:
+    kinds = {d.kind for d in render({})}
+    assert not kinds & {"ServiceMonitor", "PrometheusRule"}
+
+
+def test_crds_install_false_renders_no_crd_and_says_how_to_apply_it() -> None:
+    values = VALUES["no-crds"]
+    assert not find(render(values), "CustomResourceDefinition")
+    assert not find(render({**values, "replicas": 2}), "CustomResourceDefinition")
+    notes = render_chart.notes(values, kube_version=NEW_KUBE)
+    assert "--show-only templates/crd.yaml --set crds.install=true" in notes
+    assert f"--kube-version {NEW_KUBE} | kubectl apply --server-side -f -" in notes
+
+
+def test_crd_is_kept_on_uninstall_unless_asked_otherwise() -> None:
+    kept = one(render({}), "CustomResourceDefinition")
+    assert kept["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
+    dropped = one(render({"crds": {"keep": False}}), "CustomResourceDefinition")
+    assert "annotations" not in dropped["metadata"]
+
+
+def test_notes_give_next_steps() -> None:
+    text = render_chart.notes({}, kube_version=NEW_KUBE)
+    assert "rollout status deployment/payload-operator" in text
+    assert "kubectl get eps -A" in text
+    assert "runner.namespaces" in text, "cluster scope: says where the Job ServiceAccount must exist"
+    namespaced = render_chart.notes(VALUES["namespaced"], kube_version=NEW_KUBE)
+    assert "may read only these Secrets: dw-admin" in namespaced

@@ -1,0 +1,96 @@
+"""requirements.lock: what the image installs is complete, hash-pinned, and what the tests ran against."""
+
+from __future__ import annotations
+
+import ast
+import importlib.metadata as md
+import re
+import sys
+import tomllib
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+REPO = Path(__file__).resolve().parents[2]
+LOCK = REPO / "requirements.lock"
+PACKAGE = REPO / "operator" / "payload_operator"
+
+
+def _pins() -> dict[str, str]:
+    pins = {}
+    for match in re.finditer(r"^([A-Za-z0-9._-]+)==([^\s\\]+)", LOCK.read_text(), flags=re.MULTILINE):
+        pins[canonicalize_name(match.group(1))] = match.group(2)
+    return pins
+
+
+def _runtime_requirements() -> list[Requirement]:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    return [Requirement(text) for text in project["dependencies"]]
+
+
+def _closure(roots: list[Requirement]) -> set[str]:
+    """Every distribution the runtime dependencies pull in on this platform, extras followed."""
+    seen: set[tuple[str, frozenset[str]]] = set()
+    names: set[str] = set()
+    todo = [r for r in roots if r.marker is None or r.marker.evaluate()]
+    while todo:
+        req = todo.pop()
+        key = (canonicalize_name(req.name), frozenset(req.extras))
+        if key in seen:
+            continue
+        seen.add(key)
+        names.add(key[0])
+        for text in md.distribution(req.name).requires or []:
+            child = Requirement(text)
+            wanted = child.marker is None or any(
+                child.marker.evaluate({"extra": extra}) for extra in (req.extras or {""})
+            )
+            if wanted:
+                todo.append(child)
+    return names
+
+
+def test_every_runtime_dependency_is_pinned_within_its_range() -> None:
+    pins = _pins()
+    for req in _runtime_requirements():
+        name = canonicalize_name(req.name)
+        assert name in pins, f"{req} is not in requirements.lock: run scripts/lock-requirements.sh"
+        assert req.specifier.contains(pins[name], prereleases=True), f"{name}=={pins[name]} outside {req}"
+
+
+def test_the_lock_is_closed_and_pins_what_the_tests_run() -> None:
+    pins = _pins()
+    needed = _closure(_runtime_requirements())
+    assert needed - set(pins) == set(), "dependencies the image would lack: run scripts/lock-requirements.sh"
+    drift = {n: (pins[n], md.version(n)) for n in needed if md.version(n) != pins[n]}
+    assert drift == {}, "lock differs from the tested venv (lock, venv): run scripts/lock-requirements.sh"
+
+
+def test_every_pin_carries_sha256_hashes() -> None:
+    blocks = re.split(r"\n(?=[A-Za-z0-9])", LOCK.read_text().split("\n\n", 1)[-1])
+    for block in blocks:
+        if "==" in block:
+            assert "--hash=sha256:" in block, f"unhashed pin: {block.splitlines()[0]}"
+
+
+def _third_party_imports() -> set[str]:
+    found: set[str] = set()
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.add(node.module.split(".")[0])
+    return {m for m in found if m not in sys.stdlib_module_names and m not in ("payload_operator", "__future__")}
+
+
+def test_every_module_the_operator_imports_is_installed_by_the_lock() -> None:
+    providers = md.packages_distributions()
+    locked = set(_pins())
+    missing = {
+        module: providers.get(module, ["<no distribution>"])
+        for module in _third_party_imports()
+        if not {canonicalize_name(d) for d in providers.get(module, [])} & locked
+    }
+    assert missing == {}, "imported by the operator but not in requirements.lock (declare them in pyproject.toml)"
