@@ -9,7 +9,7 @@ PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
 PYTEST_FLAGS ?= -q -ra -p no:cacheprovider --durations=15
 
-.PHONY: bootstrap test lint crd demo
+.PHONY: bootstrap test lint crd demo chart-lint image kind-e2e lock
 
 bootstrap:  ## install apt/pip/npm dependencies and build the kube binaries (idempotent)
 	bash scripts/bootstrap.sh
@@ -25,6 +25,19 @@ lint:  ## ruff + mypy (strict, as configured in pyproject.toml)
 crd:  ## regenerate the CRD manifest from the pydantic models
 	$(VENV)/bin/payload-operator crd > crds/externalpayloadstorages.yaml.tmp
 	mv crds/externalpayloadstorages.yaml.tmp crds/externalpayloadstorages.yaml
+	$(PY) scripts/sync-chart-crd.py
 
 demo: bootstrap  ## end-to-end demo (scripts/demo.py)
-	$(PY) scripts/demo.py
+	$(PY) scripts/demo.py $(ARGS)
+
+chart-lint:  ## helm lint + render of the chart (Helm's own library via helm-python-sdk)
+	$(PY) scripts/render-chart.py lint
+
+image:  ## build the container image (needs Docker)
+	docker build -t payload-operator:dev .
+
+kind-e2e:  ## kind cluster + image + chart + end-to-end suite (needs Docker; skips visibly without it)
+	bash scripts/kind-e2e.sh
+
+lock:  ## re-pin requirements.lock from pyproject.toml
+	bash scripts/lock-requirements.sh

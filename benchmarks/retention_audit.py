@@ -10,7 +10,8 @@ the grace period. Then, each as its own process, in one run:
     list       LocalStore.list over <root>/avro/ alone (the project's listing, nothing else)
     rclone     rclone lsf -R --files-only <root>/avro (Debian's rclone, local backend)
 
-Wall time and peak RSS (wait4's ru_maxrss) are measured per tool; the audit must stay under 256 MB.
+Wall time and peak RSS (the process's own VmHWM, sampled every 10 ms) are measured per tool; the
+audit must stay under 256 MB.
 The data set is kept in `--workdir` and reused by the next run with the same parameters.
 
     .venv/bin/python benchmarks/retention_audit.py                 # 1,000,000 objects
@@ -26,6 +27,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,18 +117,45 @@ class Measurement:
         return self.objects / self.seconds if self.seconds else 0.0
 
 
-def measured(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
-    """(seconds, peak RSS in MB, stdout) of one child process."""
+def peak_rss_kib(pid: int) -> int:
+    """The process's own peak RSS so far (VmHWM), 0 once it is gone.
+
+    Not wait4's ru_maxrss: Linux carries the parent's high-water mark over fork and exec into the
+    child's, so every tool would report at least this script's own peak.
+    """
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    line = next((line for line in status.splitlines() if line.startswith("VmHWM:")), "VmHWM: 0 kB")
+    return int(line.split()[1])
+
+
+def measured(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float, Path]:
+    """(seconds, peak RSS in MB, file holding stdout) of one child process, sampled every 10 ms."""
+    output = Path(tempfile.mkstemp(prefix="audit-bench-")[1])
     started = time.monotonic()
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
-    assert process.stdout is not None
-    output = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
+    peak = 0
+    with output.open("wb") as sink:
+        process = subprocess.Popen(argv, stdout=sink, stderr=subprocess.DEVNULL, env=env)
+        while True:
+            peak = max(peak, peak_rss_kib(process.pid))
+            try:
+                process.wait(timeout=0.01)
+                break
+            except subprocess.TimeoutExpired:
+                continue
     seconds = time.monotonic() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode not in (0, 1):
         raise RuntimeError(f"{argv[:4]} exited {process.returncode}")
-    return seconds, usage.ru_maxrss / 1024, output
+    return seconds, peak / 1024, output
+
+
+def lines(path: Path) -> int:
+    with path.open("rb") as stream:
+        count = sum(1 for _ in stream)
+    path.unlink()
+    return count
 
 
 def audit(url: str, root: Path, workdir: Path) -> tuple[float, float, dict[str, Any]]:
@@ -147,7 +176,9 @@ def audit(url: str, root: Path, workdir: Path) -> tuple[float, float, dict[str, 
     seconds, rss, output = measured(
         [sys.executable, "-m", "payload_operator", "retention", "-f", str(path), "--json"], env
     )
-    return seconds, rss, json.loads(output)
+    result: dict[str, Any] = json.loads(output.read_text())
+    output.unlink()
+    return seconds, rss, result
 
 
 LISTING = """
@@ -160,7 +191,7 @@ print(sum(1 for _ in LocalStore(sys.argv[1]).list("avro/")))
 def run_all(url: str, root: Path, workdir: Path, objects: int, repeat: int) -> tuple[list[Measurement], dict[str, Any]]:
     """Best of `repeat` round-robin runs of every tool (one warm-up listing first)."""
     rclone = ["rclone", "lsf", "-R", "--files-only", str(root / "avro")]
-    measured(rclone)  # warm the dentry and inode caches for everyone
+    lines(measured(rclone)[2])  # warm the dentry and inode caches for everyone
     best: dict[str, Measurement] = {}
     result: dict[str, Any] = {}
     for round_number in range(repeat):
@@ -172,10 +203,11 @@ def run_all(url: str, root: Path, workdir: Path, objects: int, repeat: int) -> t
         note = f"mark {phases['mark']:.1f}s ({orphans['references']:,} references), sweep {phases['sweep']:.1f}s"
         runs = [Measurement("payload-operator retention (DryRun audit)", objects, seconds, rss, note)]
         seconds, rss, output = measured([sys.executable, "-c", LISTING, str(root)])
-        assert int(output) == objects
+        assert int(output.read_text()) == objects
+        output.unlink()
         runs.append(Measurement("LocalStore.list (the audit's listing alone)", objects, seconds, rss))
         seconds, rss, output = measured(rclone)
-        assert len(output.splitlines()) == objects
+        assert lines(output) == objects
         runs.append(Measurement("rclone lsf -R --files-only", objects, seconds, rss))
         for run in runs:
             log(f"  {run.tool}: {run.seconds:.1f}s, {run.rss_mb:.0f} MB")

@@ -171,8 +171,8 @@ def _values(files: Sequence[Path], sets: Sequence[str]) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     for path in files:
         _merge(merged, yaml.safe_load(path.read_text()) or {})
-    for expression in sets:
-        _merge(merged, helm.parse_set_string(expression))
+    if sets:  # one parse, as helm does: `--set a[0].x=1 --set a[0].y=2` builds one list item
+        _merge(merged, helm.parse_set_string(",".join(sets)))
     return merged
 
 

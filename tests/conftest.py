@@ -1,6 +1,7 @@
 """Shared fixtures. Session-scoped servers start lazily: only when a test requests them.
 
-    kube_cluster    Cluster          etcd + kube-apiserver 1.20.2 + kube-controller-manager (or $KUBECONFIG)
+    kube_cluster    Cluster          etcd + kube-apiserver 1.20.2 + kube-controller-manager
+                                     (or the cluster of $KUBECONFIG as set when pytest started)
     kube_namespace  str              a fresh namespace per test, deleted afterwards (custom resources first)
     moto_s3         S3Endpoint       moto S3 server
     rgw_s3          S3Endpoint       Ceph radosgw (real lifecycle enforcement; 1 day = 10 s)

@@ -88,6 +88,11 @@ def record_condition(resource: _Named, condition: _Condition) -> None:
     CONDITION.labels(resource.namespace, resource.name, condition.type).set(1 if condition.is_true else 0)
 
 
+def record_ready(namespace: str, name: str, ready: bool) -> None:
+    """The Ready summary as a gauge, so one alert covers every reason a resource is not ready."""
+    CONDITION.labels(namespace, name, "Ready").set(1 if ready else 0)
+
+
 def record_run(resource: _Named, kind: str, result: str, finished_at: float) -> None:
     """Count a finished run; a Succeeded one also moves the last-success timestamp (Unix seconds)."""
     RUNS.labels(resource.namespace, resource.name, kind, result).inc()

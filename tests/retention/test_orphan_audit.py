@@ -7,8 +7,18 @@ from pathlib import Path
 
 import pytest
 
+from payload_operator.manifest import resource_from_body
 from payload_operator.planning.keys import payload_key
-from tests.retention.conftest import NAMESPACES, Payloads, ServerFactory, age_file, resource_of, run_retention
+from tests.retention.conftest import (
+    NAMESPACES,
+    Payloads,
+    ServerFactory,
+    age_file,
+    manifest,
+    resource_of,
+    run_retention,
+)
+from tests.support.procs import free_port
 
 
 def seed(payloads: Payloads) -> None:
@@ -89,6 +99,30 @@ async def test_an_unreachable_bucket_means_zero_deletions_and_says_why(emulator:
     assert orphans["reason"].startswith("storage did not answer (BucketNotFound)")
     assert orphans["deleted"] == 0
     assert outcome == "PartiallyFailed"  # the server passes still ran
+
+
+async def test_an_s3_endpoint_that_does_not_answer_means_zero_deletions(
+    emulator: ServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    payloads = emulator()
+    key = payload_key("", "ab" * 32)
+    payloads.server.add_workflow(
+        "orders", "on-s3", input=payloads.server.reference_envelope(f"s3://dw-payloads/{key}", "x")
+    )
+    manifest_body = manifest(payloads.server, payloads.root, orphanAudit={"mode": "Delete"})
+    manifest_body["spec"] |= {
+        "driver": "s3",
+        "local": None,
+        "s3": {"bucket": "dw-payloads", "endpoint": f"http://127.0.0.1:{free_port()}", "forcePathStyle": True},
+    }
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "unused")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "unused")
+    result, outcome, _ = await run_retention(resource_from_body(manifest_body))
+    orphans = result["orphans"]
+    assert orphans["status"] == "failed"
+    assert orphans["reason"].startswith("storage did not answer (StorageUnreachable)")
+    assert (orphans["candidates"], orphans["deleted"]) == (0, 0)
+    assert outcome == "PartiallyFailed"
 
 
 async def test_a_gen_b_server_owns_deletion_so_candidates_are_reported_not_deleted(emulator: ServerFactory) -> None:

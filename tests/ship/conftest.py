@@ -8,6 +8,8 @@ must not share a control plane with the operator of tests/e2e. Against one exter
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,6 +21,9 @@ from tests.ship.kube import create_namespace
 from tests.support.cluster import Cluster, start_cluster
 
 ADMIN_TOKEN = "adm-ship-5d1c0e7b93"  # distinctive, so leak checks can search for it
+# The user's choice, read at collection: other fixtures (tests/e2e's operator) export KUBECONFIG for their own
+# cluster while the session runs, and these tests must not follow them there.
+USER_KUBECONFIG = os.environ.get("KUBECONFIG")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -27,9 +32,24 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker("cluster")
 
 
+@contextlib.contextmanager
+def _users_kubeconfig() -> Iterator[None]:
+    current = os.environ.pop("KUBECONFIG", None)
+    if USER_KUBECONFIG:
+        os.environ["KUBECONFIG"] = USER_KUBECONFIG
+    try:
+        yield
+    finally:
+        os.environ.pop("KUBECONFIG", None)
+        if current is not None:
+            os.environ["KUBECONFIG"] = current
+
+
 @pytest.fixture(scope="session")
 def ship_cluster() -> Iterator[Cluster]:
-    with start_cluster() as cluster:
+    with contextlib.ExitStack() as stack:
+        with _users_kubeconfig():  # start_cluster decides private vs. $KUBECONFIG on entry
+            cluster = stack.enter_context(start_cluster())
         yield cluster
 
 

@@ -6,12 +6,14 @@ import json
 import os
 import stat
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import helm_python
 import kubernetes_validate
 import pytest
+import yaml
 
 from tests.ship.chart import (
     NEW_KUBE,
@@ -223,3 +225,16 @@ def test_notes_give_next_steps() -> None:
     assert "runner.namespaces" in text, "cluster scope: says where the Job ServiceAccount must exist"
     namespaced = render_chart.notes(VALUES["namespaced"], kube_version=NEW_KUBE)
     assert "may read only these Secrets: dw-admin" in namespaced
+
+
+def test_render_script_behaves_like_helm_template_with_set_flags() -> None:
+    script = Path(__file__).resolve().parents[2] / "scripts" / "render-chart.py"
+    argv = [sys.executable, str(script), "template", "--kube-version", OLD_KUBE, "-n", "payload-system"]
+    argv += ["--set", "extraEnv[0].name=FOO", "--set", "extraEnv[0].value=bar", "--set", "rbac.scope=namespace"]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=60).stdout
+    docs = [d for d in yaml.safe_load_all(out) if d]
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {"name": "FOO", "value": "bar"} in env
+    assert any(d["kind"] == "Role" and d["metadata"]["namespace"] == "payload-system" for d in docs)
+    assert not any("x-kubernetes-validations" in json.dumps(d) for d in docs), "rendered for 1.20: no CEL"

@@ -162,3 +162,19 @@ def test_argocd_example_installs_the_health_check_and_applications(
     namespace = namespaces("argocd")
     apply(ship_cluster, _relocate([configmap], namespace))
     assert "(server dry run)" in apply(ship_cluster, _relocate(applications, namespace), dry_run=True)
+
+
+def test_argocd_chart_values_let_the_operator_read_and_write_what_the_overlay_needs() -> None:
+    apps = [d for d in kustomize(str(EXAMPLES / "argocd")) if d["kind"] == "Application"]
+    operator_app = next(d for d in apps if d["spec"]["source"].get("helm"))
+    rbac = operator_app["spec"]["source"]["helm"]["valuesObject"]["rbac"]
+    overlay = kustomize(str(EXAMPLES / "kustomize" / "overlays" / "production"))
+    for body in (d for d in overlay if d["kind"] == "ExternalPayloadStorage"):
+        spec = resource_from_body(body).spec
+        block = spec.s3 or spec.gcs or spec.azure
+        referenced = {spec.server.token_secret_ref.name}
+        if block is not None and block.credentials_secret_ref is not None:
+            referenced.add(block.credentials_secret_ref.name)
+        assert referenced <= set(rbac["secretNames"])
+        if spec.s3 is not None:
+            assert f"{body['metadata']['name']}-server-env" in rbac["ownedSecretNames"]

@@ -6,8 +6,10 @@ system:masters), client certificates signed by a per-cluster CA (:meth:`Cluster.
 any user name and groups, no restart needed) and ServiceAccount tokens
 (:meth:`Cluster.serviceaccount_kubeconfig`). Authorization mode is RBAC.
 
-If ``KUBECONFIG`` is set in the environment, :func:`start_cluster` uses that cluster (e.g. kind on a
-laptop) and starts nothing.
+If ``KUBECONFIG`` was set when this module was first imported (i.e. when pytest started), or
+``PAYLOAD_OPERATOR_TEST_KUBECONFIG`` is set, :func:`start_cluster` uses that cluster (e.g. kind on a
+laptop) and starts nothing. A KUBECONFIG that a fixture exports later (to point an in-process operator at a
+local cluster) is deliberately ignored, so it never turns the next start_cluster() into "use that one".
 
 Binaries: ``scripts/build-k8s.sh`` (prints its cached bin dir; override with PAYLOAD_OPERATOR_K8S_BIN).
 
@@ -51,6 +53,8 @@ from tests.support.procs import (
 )
 
 ETCD_BIN = os.environ.get("PAYLOAD_OPERATOR_ETCD", "etcd")
+# captured once, before any fixture can export KUBECONFIG for an operator under test
+_KUBECONFIG_AT_IMPORT = os.environ.get("KUBECONFIG") or None
 START_TIMEOUT = 90.0
 _PORT_RETRIES = 3
 
@@ -72,10 +76,6 @@ class ApiError(RuntimeError):
             self.body = None
         reason = self.body.get("message", text) if isinstance(self.body, dict) else text
         super().__init__(f"{method} {path} -> {status}: {reason}")
-
-
-class UnsupportedOnExternalCluster(RuntimeError):
-    """The operation needs the local cluster's CA key (not available for a KUBECONFIG-provided cluster)."""
 
 
 @dataclass(frozen=True)
@@ -196,13 +196,62 @@ class Cluster:
     def user_kubeconfig(self, user: str, groups: Sequence[str] = (), *, namespace: str = "default") -> Path:
         """A kubeconfig authenticating as ``user`` in ``groups`` (client certificate from the cluster CA).
 
-        No RBAC is granted: bind roles to the user/groups yourself. Local clusters only.
+        No RBAC is granted: bind roles to the user/groups yourself. On the local cluster the test CA signs
+        it directly; on an external cluster it goes through the CertificateSigningRequest API (signer
+        kubernetes.io/kube-apiserver-client, approved with the admin credentials).
         """
-        if self.ca_cert is None or self.ca_key is None:
-            raise UnsupportedOnExternalCluster("user_kubeconfig needs the cluster CA key (local cluster only)")
-        cert, key = _issue_client_cert(self.ca_cert, self.ca_key, user, groups)
+        if self.ca_cert is not None and self.ca_key is not None:
+            cert, key = _issue_client_cert(self.ca_cert, self.ca_key, user, groups)
+        else:
+            cert, key = self._client_cert_via_csr(user, groups)
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in user)
         return self.write_kubeconfig(f"user-{safe}", client_cert_pem=cert, client_key_pem=key, namespace=namespace)
+
+    def _client_cert_via_csr(self, user: str, groups: Sequence[str], timeout: float = 60.0) -> tuple[bytes, bytes]:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, g) for g in groups]
+        attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, user))
+        csr = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(attrs)).sign(key, hashes.SHA256())
+        name = f"payload-operator-test-{secrets.token_hex(4)}"
+        body = {
+            "apiVersion": "certificates.k8s.io/v1",
+            "kind": "CertificateSigningRequest",
+            "metadata": {"name": name},
+            "spec": {
+                "request": base64.b64encode(csr.public_bytes(serialization.Encoding.PEM)).decode(),
+                "signerName": "kubernetes.io/kube-apiserver-client",
+                "usages": ["client auth"],
+            },
+        }
+        path = f"/apis/certificates.k8s.io/v1/certificatesigningrequests/{name}"
+        created = self.api("POST", "/apis/certificates.k8s.io/v1/certificatesigningrequests", body)
+        try:
+            created["status"] = {
+                "conditions": [
+                    {"type": "Approved", "status": "True", "reason": "Test", "message": "approved by the test suite"}
+                ]
+            }
+            self.api("PUT", f"{path}/approval", created)
+            deadline = time.monotonic() + timeout
+            while True:
+                issued = (self.api("GET", path).get("status") or {}).get("certificate")
+                if issued:
+                    break
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"CSR {name} was approved but never signed (is csrsigning enabled?)")
+                time.sleep(0.2)
+        finally:
+            with contextlib.suppress(ApiError):
+                self.api("DELETE", path)
+        key_pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        return base64.b64decode(issued), key_pem
 
     def static_user_kubeconfig(self, name: str, *, namespace: str = "default") -> Path:
         """A kubeconfig for a :class:`StaticUser` passed to :func:`start_cluster`."""
@@ -522,7 +571,8 @@ class _LocalControlPlane:
                 f"--kubeconfig={cluster.kubeconfig}",
                 "--bind-address=127.0.0.1", f"--secure-port={kcm_port}", "--port=0",
                 f"--cert-dir={pki / 'kcm'}",
-                "--controllers=garbagecollector,namespace,serviceaccount,serviceaccount-token",
+                "--controllers=garbagecollector,namespace,serviceaccount,serviceaccount-token,csrsigning",
+                f"--cluster-signing-cert-file={ca_cert}", f"--cluster-signing-key-file={ca_key}",
                 "--leader-elect=false",
                 f"--service-account-private-key-file={pki / 'sa.key'}", f"--root-ca-file={ca_cert}",
                 "--use-service-account-credentials=false",
@@ -563,13 +613,18 @@ class _LocalControlPlane:
         self.procs.clear()
 
 
-def _external_cluster() -> Iterator[Cluster]:
+def external_kubeconfig() -> str | None:
+    """The kubeconfig of a user-provided cluster, if the tests should use one instead of starting their own."""
+    return os.environ.get("PAYLOAD_OPERATOR_TEST_KUBECONFIG") or _KUBECONFIG_AT_IMPORT
+
+
+def _external_cluster(kubeconfig_env: str) -> Iterator[Cluster]:
     kubectl = find_kubectl()
     workdir = make_workdir("payload-operator-extkube-")
     try:
         proc = subprocess.run(
             [kubectl, "config", "view", "--raw", "--minify", "--flatten", "-o", "json"],
-            capture_output=True, text=True, check=True,
+            capture_output=True, text=True, check=True, env={**os.environ, "KUBECONFIG": kubeconfig_env},
         )  # fmt: skip
         cfg = json.loads(proc.stdout)
         cluster_entry: dict[str, Any] = cfg["clusters"][0]["cluster"]
@@ -604,9 +659,10 @@ def _external_cluster() -> Iterator[Cluster]:
 
 @contextmanager
 def start_cluster(static_users: Sequence[StaticUser] = (), *, timeout: float = START_TIMEOUT) -> Iterator[Cluster]:
-    """Start a private control plane (or use the one in $KUBECONFIG); tear it down on exit."""
-    if os.environ.get("KUBECONFIG"):
-        yield from _external_cluster()
+    """Start a private control plane (or use a user-provided one, see :func:`external_kubeconfig`)."""
+    external = external_kubeconfig()
+    if external:
+        yield from _external_cluster(external)
         return
     bindir = k8s_bin_dir()
     for attempt in range(_PORT_RETRIES):
@@ -633,7 +689,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.support.cluster")
     parser.add_argument("command", choices=["up"], help="up: start a cluster in the foreground until Ctrl-C")
     parser.parse_args(argv)
-    if os.environ.get("KUBECONFIG"):
+    if external_kubeconfig():
         print("KUBECONFIG is set; unset it to start a local cluster", file=sys.stderr)
         return 2
     t0 = time.monotonic()

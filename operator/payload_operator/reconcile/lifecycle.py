@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from payload_operator import metrics
 from payload_operator.adapters.kube import KubeClient, KubeError
 from payload_operator.adapters.lifecycle.factory import open_rule_store
 from payload_operator.adapters.storage.base import StorageError
@@ -86,6 +87,9 @@ async def reconcile_lifecycle(
                 )
             finally:
                 rule_store.close()
+            metrics.record_lifecycle_rules(
+                resource, len(outcome.status.owned_rule_ids), outcome.status.foreign_rule_count
+            )
             result = LifecyclePass(
                 StatusChange([outcome.condition], {"lifecycle": outcome.status.to_wire()}), outcome.condition.is_true
             )

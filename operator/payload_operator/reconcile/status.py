@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from payload_operator import metrics
 from payload_operator.api.status import ConditionType
 from payload_operator.planning.conditions import ConditionUpdate, merge_conditions, ready_summary
 
@@ -54,6 +55,8 @@ class StatusChange:
         merged = merge_conditions(status.get("conditions") or [], self.conditions, generation=generation, now=now)
         ready = self.ready_override or ready_summary(merged, ready_inputs(body.get("spec")))
         status["conditions"] = merge_conditions(merged, [ready], generation=generation, now=now)
+        meta = body.get("metadata", {})
+        metrics.record_ready(meta.get("namespace", ""), meta.get("name", ""), ready.is_true)
 
 
 def add(patch: Any, change: StatusChange) -> None:
