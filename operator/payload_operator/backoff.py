@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
+
+RETRY_AFTER_CAP = 900.0
+"""Longest Retry-After honoured (seconds): a server asking for more (or for "inf") is retried after this."""
 
 
 @dataclass
@@ -19,7 +23,8 @@ class Backoff:
         """Record a failure; return the delay until the next attempt (with jitter, honouring Retry-After)."""
         self.failures += 1
         jitter = random.uniform(0.8, 1.2)
-        delay = max(min(self.cap, self.base * 2.0 ** (self.failures - 1)) * jitter, retry_after or 0.0)
+        asked = min(retry_after, RETRY_AFTER_CAP) if retry_after is not None and math.isfinite(retry_after) else 0.0
+        delay = max(min(self.cap, self.base * 2.0 ** (self.failures - 1)) * jitter, asked)
         self.next_attempt = now + delay
         return delay
 

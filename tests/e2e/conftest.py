@@ -161,7 +161,9 @@ def wait_condition(
         body: dict[str, Any] = wait_for(check, timeout, message=f"{kind}={status} {reason or ''} on {namespace}/{name}")
     except AssertionError as exc:
         seen = get_eps(cluster, namespace, name)
-        raise AssertionError(f"{exc}; generation {seen['metadata'].get('generation')}, status {seen.get('status')}") from None
+        raise AssertionError(
+            f"{exc}; generation {seen['metadata'].get('generation')}, status {seen.get('status')}"
+        ) from None
     return body
 
 

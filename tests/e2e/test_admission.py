@@ -41,7 +41,8 @@ def both(path_a: str, value_a: Any, path_b: str, value_b: Any) -> dict[str, Any]
     """Two mutations at once."""
     body = mutate(path_a, value_a)
     rest = mutate(path_b, value_b)["spec"]
-    body["spec"][path_b.split(".")[0]] = rest[path_b.split(".")[0]]
+    top = path_b.split(".", maxsplit=1)[0]
+    body["spec"][top] = rest[top]
     return body
 
 
@@ -78,8 +79,16 @@ INVALID = [
         "spec.lifecycle.tmpPrefixes",
     ),
     ("retention bad schedule", mutate("retention", {"schedule": "every day"}), "spec.retention.schedule"),
-    ("orphan audit bad mode", mutate("retention", {"orphanAudit": {"mode": "Purge"}}), "spec.retention.orphanAudit.mode"),
-    ("orphan audit bad minAge", mutate("retention", {"orphanAudit": {"minAge": "-1h"}}), "spec.retention.orphanAudit.minAge"),
+    (
+        "orphan audit bad mode",
+        mutate("retention", {"orphanAudit": {"mode": "Purge"}}),
+        "spec.retention.orphanAudit.mode",
+    ),
+    (
+        "orphan audit bad minAge",
+        mutate("retention", {"orphanAudit": {"minAge": "-1h"}}),
+        "spec.retention.orphanAudit.minAge",
+    ),
     ("integrity ratio above one", mutate("integrity", {"sampleRatio": 1.5}), "spec.integrity.sampleRatio"),
     ("integrity ratio zero", mutate("integrity", {"sampleRatio": 0}), "spec.integrity.sampleRatio"),
     ("runner too many shards", mutate("runner", {"shards": 1000}), "spec.runner.shards"),

@@ -35,6 +35,8 @@ class NamespaceOutcome:
     storage_ok: bool | None = None
     storage_reason: str = ""
     storage_message: str = ""
+    retry_after: float | None = None
+    """Seconds the server asked us to wait (429/503 Retry-After), if it did."""
 
     @property
     def policy_problem(self) -> str:

@@ -47,6 +47,8 @@ class PassResult:
     change: StatusChange
     events: list[EventNote] = field(default_factory=list)
     healthy: bool = False
+    retry_after: float | None = None
+    """The longest Retry-After the server sent during the pass; the backoff honours it."""
 
 
 def describe_validation_error(error: ValidationError) -> str:
@@ -142,7 +144,9 @@ async def reconcile_policy(
         report.conditions.extend(lifecycle.change.conditions)
         fields.update(lifecycle.change.fields)
         report.healthy = report.healthy and lifecycle.healthy
-    return PassResult(StatusChange(report.conditions, fields, observed_generation=generation), events, report.healthy)
+    waits = [o.retry_after for o in outcomes if o.retry_after is not None]
+    change = StatusChange(report.conditions, fields, observed_generation=generation)
+    return PassResult(change, events, report.healthy, retry_after=max(waits, default=None))
 
 
 def sweep_pending(resource: Resource, status: Any) -> bool:
@@ -171,4 +175,4 @@ def record_outcome(state: ResourceState, result: PassResult, now: float | None =
     if result.healthy:
         state.backoff.succeeded()
     else:
-        state.backoff.failed(now)
+        state.backoff.failed(now, result.retry_after)

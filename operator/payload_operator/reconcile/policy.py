@@ -73,6 +73,7 @@ async def sync_namespace(
         outcome.in_sync = not outcome.differences
     except ServerError as exc:
         outcome.policy_error = Problem(exc.reason, str(exc))
+        outcome.retry_after = exc.retry_after
         return outcome
     if not spec.enabled:
         outcome.storage_status = discovered or "disabled"
@@ -95,6 +96,7 @@ async def sync_namespace(
         outcome.storage_ok = False
         outcome.storage_reason = exc.reason
         outcome.storage_message = str(exc)
+        outcome.retry_after = exc.retry_after
     return outcome
 
 
