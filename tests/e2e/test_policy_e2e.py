@@ -5,17 +5,19 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.dw_emulator import EmulatedServer
+from tests.dw_emulator import EmulatedServer, Tokens
 from tests.e2e.conftest import (
     ADMIN_TOKEN,
     GROUP_PATH,
     apply,
     condition,
     dump,
+    eps_manifest,
     events_for,
     get_eps,
     secret_manifest,
@@ -328,3 +330,52 @@ def _get_or_none(cluster: Cluster, path: str) -> dict[str, Any] | None:
     except ApiError:
         return None
     return result
+
+
+def test_gen_b_server_and_a_server_without_discovery(
+    crd: Cluster, operator: object, kube_namespace: str, tmp_path: Path
+) -> None:
+    """Generation is detected per server; a server without the storage discovery block (like the
+    captured real one) is judged by the storage test alone."""
+    tokens = Tokens(admin=ADMIN_TOKEN, operator="op-token", worker="wk-token")
+    with (
+        EmulatedServer(generation="B", tokens=tokens, namespaces=["orders"]) as gen_b,
+        EmulatedServer(
+            generation="A", tokens=tokens, namespaces=["orders"], discovery=False, local_root=tmp_path
+        ) as plain,
+    ):
+        apply(crd, secret_manifest(kube_namespace, "dw-admin", {"token": ADMIN_TOKEN}))
+        s3 = {"bucket": "dw-payloads", "region": "eu-west-1"}
+        apply(
+            crd,
+            eps_manifest(
+                kube_namespace,
+                "gen-b",
+                gen_b,
+                driver="s3",
+                local=None,
+                s3=s3,
+                server={"url": gen_b.url, "tokenSecretRef": {"name": "dw-admin"}, "namespaces": ["orders"]},
+            ),
+        )
+        apply(
+            crd,
+            eps_manifest(
+                kube_namespace,
+                "no-discovery",
+                plain,
+                server={"url": plain.url, "tokenSecretRef": {"name": "dw-admin"}, "namespaces": ["orders"]},
+            ),
+        )
+        body = wait_condition(crd, kube_namespace, "gen-b", "Ready", "True")
+        assert body["status"]["namespaces"][0]["generation"] == "B"
+        assert gen_b.policy("orders") == {
+            "driver": "s3",
+            "enabled": True,
+            "threshold_bytes": 4096,
+            "config": {"bucket": "dw-payloads", "region": "eu-west-1"},
+        }
+        body = wait_condition(crd, kube_namespace, "no-discovery", "Ready", "True")
+        assert body["status"]["namespaces"][0]["generation"] == "A"
+        assert condition(body, "StorageReachable")["reason"] == "StorageTestPassed"
+        assert plain.count(method="POST", path="/api/storage/test") >= 1
