@@ -34,6 +34,9 @@ from tests.support.services import (
     start_rgw,
 )
 
+# The running operator (KopfRunner), the CRD and the server emulator, for every test folder.
+pytest_plugins = ["tests.support.operator_fixtures"]
+
 log = logging.getLogger("tests.fixtures")
 
 _AUTO_MARKERS = {"kube_cluster": "cluster", "rgw_s3": "rgw"}

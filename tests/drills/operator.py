@@ -1,0 +1,121 @@
+"""The operator as a real process (`python -m payload_operator run -A --standalone`), so drills can kill it.
+
+Configured only through KUBECONFIG and PAYLOAD_OPERATOR_* variables, like a pod. `kill()` sends SIGKILL
+to the whole process group (what the kubelet does when a pod is killed or OOM-killed), `start()`
+after it is the pod's restart; the log file keeps every incarnation's output for the secret scans.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+
+from tests.support.procs import ManagedProcess, free_ports, http_responds, wait_until_ready
+from tests.support.waiting import wait_for
+
+FAST = {  # injected intervals: the production code path, sooner
+    "PAYLOAD_OPERATOR_TIMER_INTERVAL": "1",
+    "PAYLOAD_OPERATOR_BACKOFF_BASE": "1",
+    "PAYLOAD_OPERATOR_BACKOFF_MAX": "4",
+    "PAYLOAD_OPERATOR_DELETION_ATTEMPTS": "3",
+    "PAYLOAD_OPERATOR_DELETION_RETRY_DELAY": "1",
+}
+START_TIMEOUT = 90.0
+
+
+class OperatorProcess:
+    """One operator deployment: start, kill -9, start again; logs appended to one file."""
+
+    def __init__(self, kubeconfig: Path, workdir: Path, *, env: Mapping[str, str] | None = None) -> None:
+        self.kubeconfig = kubeconfig
+        self.log_path = workdir / "operator.log"
+        self.extra_env = dict(env or {})
+        self.process: ManagedProcess | None = None
+        self.starts = 0
+        self.metrics_port = 0
+        self.liveness_port = 0
+
+    def environment(self) -> dict[str, str]:
+        base = {k: v for k, v in os.environ.items() if not k.startswith("PAYLOAD_OPERATOR_") and k != "KUBECONFIG"}
+        return (
+            base
+            | FAST
+            | {
+                "KUBECONFIG": str(self.kubeconfig),
+                "PAYLOAD_OPERATOR_METRICS_PORT": str(self.metrics_port),
+                "PYTHONUNBUFFERED": "1",
+            }
+            | self.extra_env
+        )
+
+    def start(self) -> None:
+        """Start (or restart) the operator and wait until its liveness endpoint answers."""
+        assert self.process is None or not self.process.alive(), "already running"
+        self.metrics_port, self.liveness_port = free_ports(2)
+        liveness = f"http://127.0.0.1:{self.liveness_port}/healthz"
+        argv = [sys.executable, "-m", "payload_operator", "run", "-A", "--standalone", f"--liveness={liveness}"]
+        self.starts += 1
+        with self.log_path.open("a") as log:
+            log.write(f"\n===== drill: operator start #{self.starts} =====\n")
+        self.process = ManagedProcess(f"operator-{self.starts}", argv, self.log_path, env=self.environment())
+        try:
+            wait_until_ready(
+                lambda: http_responds(liveness), timeout=START_TIMEOUT, what="operator", procs=[self.process]
+            )
+        except BaseException:
+            self.process.stop()
+            raise
+
+    def kill(self) -> None:
+        """SIGKILL the operator's process group: no cleanup handler, no finalizer, no last status write."""
+        process = self.process
+        assert process is not None, "never started"
+        assert process.alive(), "not running"
+        os.killpg(process.pid, signal.SIGKILL)
+        process.popen.wait(30)
+        process.stop()  # closes the log handle; the group is already gone
+
+    def stop(self) -> None:
+        """Stop gracefully (SIGTERM, then SIGKILL after a grace period)."""
+        if self.process is not None:
+            self.process.stop(grace=10)
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.alive()
+
+    def healthy(self) -> bool:
+        """The process runs and Kopf's liveness endpoint answers 200."""
+        if not self.alive():
+            return False
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.liveness_port}/healthz", timeout=5) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    def assert_up(self) -> None:
+        """The operator neither crashed nor stopped answering its liveness probe."""
+        assert self.alive(), f"the operator exited:\n{self.log[-4000:]}"
+        wait_for(self.healthy, 20, message="operator liveness probe")
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def rss_kib(self) -> tuple[int, int]:
+        """(current, peak) resident set size of the operator process, KiB (VmRSS, VmHWM)."""
+        values = {}
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            key, _, rest = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                values[key] = int(rest.split()[0])
+        return values["VmRSS"], values["VmHWM"]
