@@ -7,14 +7,19 @@ that alters nothing produces no request at all.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from payload_operator import metrics
-from payload_operator.api.status import ConditionType
+from payload_operator.api.status import ConditionType, ExternalPayloadStorageStatus
 from payload_operator.planning.conditions import ConditionUpdate, merge_conditions, ready_summary
+
+log = logging.getLogger(__name__)
 
 
 def utcnow() -> str:
@@ -57,6 +62,20 @@ class StatusChange:
         status["conditions"] = merge_conditions(merged, [ready], generation=generation, now=now)
         meta = body.get("metadata", {})
         metrics.record_ready(meta.get("namespace", ""), meta.get("name", ""), ready.is_true)
+        _check_schema(status, meta)
+
+
+def _check_schema(status: dict[str, Any], meta: dict[str, Any]) -> None:
+    """Log a status the CRD would refuse: Kopf reports the API server's 422 only as a debug-level conflict."""
+    try:
+        ExternalPayloadStorageStatus.model_validate(status)
+    except ValidationError as exc:
+        log.error(
+            "status of %s/%s does not match the CRD schema and will not be stored: %s",
+            meta.get("namespace"),
+            meta.get("name"),
+            exc.errors(include_url=False, include_input=False),
+        )
 
 
 def add(patch: Any, change: StatusChange) -> None:
