@@ -135,8 +135,10 @@ async def tick(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) ->
             await _sweep_pass(body, patch, memo, parsed)
         # Scheduled runs (retention, integrity): payload_operator.runs.framework decides and records.
         runs = await tick_runs(copy.deepcopy(dict(body)), memo.kube, CONFIG, RUN_KINDS, memo.runs)
-        if runs is not None:
-            add(patch, runs)
+        if runs.change is not None:
+            add(patch, runs.change)
+        for note in runs.events:
+            kopf.event(body, type=note.type, reason=note.reason, message=note.message)
 
 
 @kopf.on.delete(*RESOURCE)

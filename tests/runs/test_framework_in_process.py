@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+from prometheus_client import REGISTRY
+
 from payload_operator.adapters.kube import KubeClient, SecretNotFound
 from payload_operator.config import OperatorConfig
 from payload_operator.runs.base import RunContext, RunKind
@@ -56,11 +58,14 @@ class Cluster:
         self.kind = kind
         self.kube = kube or FakeKube()
         self.state = RunnerState()
+        self.events: list[Any] = []
 
     async def tick(self, now: datetime) -> bool:
-        change = await tick_runs(
+        result = await tick_runs(
             copy.deepcopy(self.body), cast(KubeClient, self.kube), CONFIG, {"retention": self.kind}, self.state, now=now
         )
+        self.events.extend(result.events)
+        change = result.change
         if change is not None:
             change.apply(self.body)
         return change is not None
@@ -106,6 +111,16 @@ async def test_a_new_resource_runs_at_once_and_its_result_lands_in_status() -> N
     assert {c.server_token for c in kind.contexts} == {"adm-token"}
     assert {c.dry_run for c in kind.contexts} == {False}
     assert sorted(c.shard.index for c in kind.contexts) == [0, 1]
+    assert [(e.type, e.reason) for e in cluster.events] == [("Normal", "RunSucceeded")]
+    assert "saw 21 objects" in cluster.events[0].message
+    runs = REGISTRY.get_sample_value(
+        "payload_operator_run_total",
+        {"namespace": "team-a", "name": "payloads", "kind": "retention", "result": "Succeeded"},
+    )
+    assert runs is not None
+    assert runs >= 1
+    interval = {"namespace": "team-a", "name": "payloads", "kind": "retention"}
+    assert REGISTRY.get_sample_value("payload_operator_run_expected_interval_seconds", interval) == 86400
 
 
 async def test_nothing_more_happens_until_the_next_occurrence_then_exactly_one_run() -> None:
@@ -130,6 +145,7 @@ async def test_a_failing_shard_makes_the_run_partial_and_the_condition_false() -
     assert "1 of 2 shards failed: RuntimeError: shard 1 broke" in condition["message"]
     assert cluster.block["lastResult"]["failedShards"] == {"1": "RuntimeError: shard 1 broke"}
     assert "lastSuccessfulTime" not in cluster.block
+    assert [(e.type, e.reason) for e in cluster.events] == [("Warning", "RunPartiallyFailed")]
 
 
 async def test_a_missing_token_secret_fails_the_run_with_the_reason() -> None:
@@ -178,10 +194,11 @@ async def test_a_body_that_predates_the_finished_run_changes_nothing() -> None:
     stale = copy.deepcopy(cluster.body)
     await cluster.until_finished(CREATED)
     for old in (stale, body(runner={"type": "InProcess", "shards": 2})):
-        change = await tick_runs(
+        result = await tick_runs(
             old, cast(KubeClient, cluster.kube), CONFIG, {"retention": cluster.kind}, cluster.state, now=CREATED
         )
-        assert change is None
+        assert result.change is None
+        assert result.events == []
 
 
 async def test_an_in_process_run_past_its_deadline_is_stopped_and_failed() -> None:

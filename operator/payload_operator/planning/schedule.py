@@ -78,6 +78,12 @@ def next_after(expression: str, after: datetime) -> datetime:
     return following
 
 
+def expected_interval(expression: str, now: datetime) -> float:
+    """Seconds between the next two occurrences: what a "run is overdue" alert should compare against."""
+    first = next_after(expression, now)
+    return (next_after(expression, first) - first).total_seconds()
+
+
 class Action(StrEnum):
     """What the scheduler should do now."""
 

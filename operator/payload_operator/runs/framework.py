@@ -17,7 +17,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,7 +30,15 @@ from payload_operator.api.status import ConditionType, RunBookkeeping
 from payload_operator.config import OperatorConfig
 from payload_operator.manifest import Resource, resource_from_body
 from payload_operator.planning.conditions import ConditionUpdate, false, true
-from payload_operator.planning.schedule import Action, ScheduleError, decide, effective_schedule, random_seed
+from payload_operator.planning.policy_report import EventNote
+from payload_operator.planning.schedule import (
+    Action,
+    ScheduleError,
+    decide,
+    effective_schedule,
+    expected_interval,
+    random_seed,
+)
 from payload_operator.reconcile.published import owner_reference
 from payload_operator.reconcile.status import StatusChange
 from payload_operator.runs import bookkeeping, collect
@@ -83,16 +91,17 @@ async def tick_runs(
     state: RunnerState,
     *,
     now: datetime | None = None,
-) -> StatusChange | None:
+) -> TickResult:
     """Advance every run kind of one resource; the status change to apply, or None when nothing changed."""
     try:
         resource = resource_from_body(body)
     except ValidationError:
-        return None  # the policy reconcile reports invalid specs
+        return TickResult(None)  # the policy reconcile reports invalid specs
     now = now or datetime.now(UTC)
     status = body.get("status") or {}
     created = parse_time(body.get("metadata", {}).get("creationTimestamp")) or now
     tick = _Tick(resource=resource, body=body, kube=kube, config=config, state=state, created=created, now=now)
+    # Gauges start empty after a restart: restore what status remembers.
     fields: dict[str, Any] = {}
     conditions: list[ConditionUpdate] = []
     for name, kind in kinds.items():
@@ -105,7 +114,40 @@ async def tick_runs(
         if condition is not None:
             conditions.append(condition)
             metrics.record_condition(resource, condition)
-    return StatusChange(conditions=conditions, fields=fields) if fields or conditions else None
+    change = StatusChange(conditions=conditions, fields=fields) if fields or conditions else None
+    return TickResult(change, tick.events)
+
+
+@dataclass
+class TickResult:
+    """What one tick produced: a status change (None when nothing changed) and Events to post."""
+
+    change: StatusChange | None
+    events: list[EventNote] = field(default_factory=list)
+
+
+def run_events(kind: str, run_id: str, conclusion: Conclusion) -> list[EventNote]:
+    """One Event per finished run; an integrity run that found damage also names the first bad keys."""
+    if conclusion.outcome is RunOutcome.SUCCEEDED:
+        events = [EventNote("Normal", "RunSucceeded", f"{kind} run {run_id}: {conclusion.message}")]
+    else:
+        reason = "RunPartiallyFailed" if conclusion.outcome is RunOutcome.PARTIALLY_FAILED else "RunFailed"
+        events = [EventNote("Warning", reason, f"{kind} run {run_id}: {conclusion.message}")]
+    damaged = {k: conclusion.result.get(k) for k in ("missing", "corrupt")}
+    if kind == "integrity" and any(isinstance(v, int) and v > 0 for v in damaged.values()):
+        keys = ", ".join(str(k) for k in (conclusion.result.get("bad_keys") or [])[:5])
+        counts = ", ".join(f"{v} {k}" for k, v in damaged.items() if v)
+        events.append(EventNote("Warning", "IntegrityViolation", f"integrity run {run_id}: {counts}: {keys}"))
+    return events
+
+
+def _record_metrics(resource: Resource, kind: str, conclusion: Conclusion, finished: datetime) -> None:
+    metrics.record_run(resource, kind, conclusion.outcome.value, finished.timestamp())
+    if kind == "integrity":
+        counts = {
+            k: v for k in ("ok", "missing", "corrupt", "unreadable") if isinstance(v := conclusion.result.get(k), int)
+        }
+        metrics.record_integrity_objects(resource, counts)
 
 
 class _Tick:
@@ -129,6 +171,7 @@ class _Tick:
         self.state = state
         self.created = created
         self.now = now
+        self.events: list[EventNote] = []
 
     async def advance(
         self, name: str, kind: RunKind, raw: Any
@@ -149,7 +192,10 @@ class _Tick:
                 active = None
         elif book.active_run is not None:
             book = book.model_copy(update={"active_run": None})  # too damaged to finish
+        if (last_success := parse_time(book.last_successful_time)) is not None:
+            metrics.record_last_success(self.resource, name, last_success.timestamp())
         if settings is None or settings.suspend:
+            metrics.record_schedule(self.resource, name, None)
             return bookkeeping.scheduled(book, None, None).to_wire(), condition
         try:
             expression = effective_schedule(
@@ -158,6 +204,7 @@ class _Tick:
         except ScheduleError as exc:
             invalid = false(CONDITIONS[name], "InvalidSchedule", str(exc))
             return bookkeeping.scheduled(book, None, None).to_wire(), invalid
+        metrics.record_schedule(self.resource, name, expected_interval(expression, self.now))
         decision = decide(
             expression,
             created=self.created,
@@ -216,6 +263,8 @@ class _Tick:
                 history_limit=self.resource.spec.runner.history_limit,
                 stop_unfinished=self.now >= run.deadline,
             )
+        self.events.extend(run_events(name, run.id, conclusion))
+        _record_metrics(self.resource, name, conclusion, self.now)
         kind_condition = CONDITIONS[name]
         if conclusion.outcome is RunOutcome.SUCCEEDED:
             condition = true(kind_condition, conclusion.outcome.value, conclusion.message)

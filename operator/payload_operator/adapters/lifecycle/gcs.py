@@ -12,14 +12,17 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from google.api_core.exceptions import PreconditionFailed
+from google.cloud.storage.retry import DEFAULT_RETRY
 
 from payload_operator.adapters.lifecycle.base import ConcurrentUpdate, RulesRejected, Snapshot
 from payload_operator.adapters.storage import errors
-from payload_operator.adapters.storage.gcs import translate
+from payload_operator.adapters.storage.gcs import RETRY_DEADLINE_SECONDS, translate
 from payload_operator.planning.lifecycle import RuleSet
 from payload_operator.planning.lifecycle_dialects import GcsDialect
 
 BAD_REQUEST = 400
+# The data plane's retry deadline: the library's default (120 s) would hold a throttled sync that long.
+RETRY = DEFAULT_RETRY.with_timeout(RETRY_DEADLINE_SECONDS)
 
 
 class GcsRules:
@@ -35,7 +38,7 @@ class GcsRules:
     def read(self) -> Snapshot:
         """Rules as JSON-API dicts; the token is the loaded bucket, whose metageneration guards the write."""
         with self._errors("get bucket"):
-            bucket = self.client.get_bucket(self.bucket)
+            bucket = self.client.get_bucket(self.bucket, retry=RETRY)
         rules = tuple(json.loads(json.dumps(rule)) for rule in bucket.lifecycle_rules)
         labels = {k: v for k, v in (bucket.labels or {}).items() if v is not None}
         return Snapshot(RuleSet(rules, labels), bucket)
@@ -47,7 +50,7 @@ class GcsRules:
         bucket.labels = dict(rules.labels)
         with self._errors("patch bucket"):
             try:
-                bucket.patch(if_metageneration_match=bucket.metageneration)
+                bucket.patch(if_metageneration_match=bucket.metageneration, retry=RETRY)
             except PreconditionFailed:
                 raise ConcurrentUpdate(f"{self.location} changed since it was read") from None
 
