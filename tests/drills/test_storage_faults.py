@@ -10,8 +10,9 @@ store answers again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -23,6 +24,8 @@ from tests.drills.storage import (
     PREFIX,
     S3_SLOWDOWN,
     Bucket,
+    azure_connection_string,
+    azure_container,
     foreign,
     gcs_bucket,
     owned_days,
@@ -34,9 +37,10 @@ from tests.drills.storage import (
 )
 from tests.drills.values import SECRETS
 from tests.dw_emulator import EmulatedServer
+from tests.e2e.conftest import secret_manifest
 from tests.faultproxy import FaultProxy
 from tests.support.cluster import Cluster
-from tests.support.services import GcsEndpoint, S3Endpoint
+from tests.support.services import AzuriteEndpoint, GcsEndpoint, S3Endpoint
 from tests.support.waiting import wait_for
 
 DEAD_URL = "http://127.0.0.1:9"  # nothing listens: a call that bypassed the proxy would fail loudly
@@ -75,11 +79,11 @@ LIFECYCLE_FAULTS = [
 
 
 @pytest.fixture
-def storage_operator(operator_with: Callable[..., OperatorProcess]) -> Iterator[OperatorProcess]:
+def storage_operator(operator_with: Callable[..., OperatorProcess]) -> OperatorProcess:
     """The operator; GCS without credentials takes anonymous credentials (emulator) and no env endpoint."""
     process = operator_with(STORAGE_EMULATOR_HOST=DEAD_URL)
     process.start()
-    yield process
+    return process
 
 
 def seed(bucket: Bucket) -> list[str]:
@@ -158,3 +162,172 @@ def test_lifecycle_sync_under_storage_faults_keeps_foreign_rules_and_objects(
 
     storage_operator.assert_up()
     assert_no_secrets(gather(drill_cluster, [drill_namespace], storage_operator.log), SECRETS)
+
+
+@dataclass(frozen=True)
+class RunFault:
+    """A broken store under a retention run and an integrity run (separate resources and buckets)."""
+
+    name: str
+    provider: str
+    install: Callable[[FaultProxy, str, str], object]  # (proxy, bucket name, run kind)
+    result: str  # how the run under the fault ends: Failed or PartiallyFailed, never Succeeded
+
+
+def _refuse_deletes_or_reads(proxy: FaultProxy, bucket: str, kind: str) -> object:
+    """Listing works; retention's batch delete (POST ?delete) or integrity's object reads are refused."""
+    slowdown = {"body": S3_SLOWDOWN, "content_type": "application/xml"}
+    if kind == "retention":
+        return proxy.status(503, method="POST", path_prefix=f"/{bucket}", query_contains="delete", **slowdown)
+    return proxy.status(503, method="GET", path_prefix=f"/{bucket}/{PREFIX}/avro/", **slowdown)
+
+
+RUN_FAULTS = [
+    RunFault(
+        "s3-down", "s3", lambda p, _b, _k: p.status(503, body=S3_SLOWDOWN, content_type="application/xml"), "Failed"
+    ),
+    RunFault("gcs-down", "gcs", lambda p, _b, _k: p.reset(), "Failed"),
+    RunFault("azure-down", "azure", lambda p, _b, _k: p.status(500), "Failed"),
+    RunFault("s3-refused", "s3", _refuse_deletes_or_reads, "PartiallyFailed"),
+]
+SCHEDULE = "* * * * *"
+
+
+def seed_run_bucket(bucket: Bucket, server: EmulatedServer) -> tuple[list[str], list[str], list[str]]:
+    """Referenced payloads (in histories), old orphans, and objects outside the payload prefix."""
+    referenced, orphans = [], []
+    for n in range(3):
+        data = f"referenced payload {n} of {bucket.name} ".encode() * 50
+        key = payload_key(data)
+        bucket.put(key, data)
+        envelope = server.reference_envelope(bucket.uri(key), data)
+        server.add_workflow("orders", f"wf-{n}", input=envelope)
+        referenced.append(key)
+    for n in range(2):
+        data = f"orphaned payload {n} of {bucket.name} ".encode() * 50
+        key = payload_key(data)
+        bucket.put(key, data)
+        orphans.append(key)
+    outside = ["logs/app.log", f"{PREFIX}/tmp/upload-1"]
+    for key in outside:
+        bucket.put(key, b"not a payload")
+    return referenced, orphans, outside
+
+
+def run_block(body: dict[str, object], kind: str) -> dict[str, Any]:
+    status = body.get("status") or {}
+    assert isinstance(status, dict)
+    block = status.get(kind) or {}
+    assert isinstance(block, dict)
+    return block
+
+
+def test_runs_under_storage_faults_fail_visibly_delete_nothing_and_the_next_run_succeeds(
+    drill_cluster: Cluster,
+    drill_namespace: str,
+    storage_operator: OperatorProcess,
+    dw_server: Callable[..., EmulatedServer],
+    fault_proxy: Callable[[str], FaultProxy],
+    moto_s3: S3Endpoint,
+    gcs_emulator: GcsEndpoint,
+    azurite: AzuriteEndpoint,
+) -> None:
+    upstream = {"s3": moto_s3.url, "gcs": gcs_emulator.url, "azure": azurite.url}
+    make = {
+        "s3": lambda: s3_bucket(moto_s3),
+        "gcs": lambda: gcs_bucket(gcs_emulator),
+        "azure": lambda: azure_container(azurite),
+    }
+    proxies = {f.name: fault_proxy(upstream[f.provider]) for f in RUN_FAULTS}
+    connection_string = azure_connection_string(azurite, proxies["azure-down"].url)
+    cases: dict[str, tuple[RunFault, str, Bucket, tuple[list[str], list[str], list[str]]]] = {}
+    manifests = []
+    for fault in RUN_FAULTS:
+        proxy = proxies[fault.name]
+        for kind in ("retention", "integrity"):
+            name, bucket, server = (
+                f"{fault.name}-{kind[:3]}",
+                make[fault.provider](),
+                dw_server(["orders"], available_drivers=("s3", "gcs", "azure")),
+            )
+            cases[name] = (fault, kind, bucket, seed_run_bucket(bucket, server))
+            fault.install(proxy, bucket.name, kind)
+            block = spec_block(bucket, proxy.url, account_url=f"{proxy.url}/{azurite.account_name}")
+            work = (
+                {
+                    "retention": {
+                        "schedule": SCHEDULE,
+                        "serverPasses": False,
+                        "orphanAudit": {"mode": "Delete", "minAge": "1s"},
+                    }
+                }
+                if kind == "retention"
+                else {"integrity": {"schedule": SCHEDULE, "mode": "Both", "concurrency": 4}}
+            )
+            manifests.append(
+                eps(
+                    drill_namespace,
+                    name,
+                    url=server.url,
+                    dw_namespaces=["orders"],
+                    prefix=PREFIX,
+                    runner={"type": "InProcess"},
+                    **block,
+                    **work,
+                )
+            )
+    azure_secret = secret_manifest(drill_namespace, "dw-azure", {"connectionString": connection_string})
+    apply(drill_cluster, token_secret(drill_namespace), s3_secret(drill_namespace), azure_secret, *manifests)
+
+    def results(want: Callable[[str, dict[str, Any]], bool]) -> dict[str, dict[str, Any]] | None:
+        items = list_eps(drill_cluster, drill_namespace)
+        done = {n: b for n, b in items.items() if n in cases and want(n, run_block(b, cases[n][1]))}
+        return done if len(done) == len(cases) else None
+
+    # Under the fault: every run ends, recorded as failed (never as clean), and nothing is deleted.
+    failed = wait_for(
+        lambda: results(lambda _n, block: bool(block.get("lastResult"))), 120, interval=1, message="first runs"
+    )
+    for name, (fault, kind, bucket, (referenced, orphans, outside)) in cases.items():
+        block = run_block(failed[name], kind)
+        assert block["lastResult"]["result"] == fault.result, f"{name}: {block['lastResult']}"
+        assert "lastSuccessfulTime" not in block, name
+        kind_condition = condition(failed[name], CONDITIONS[kind])
+        assert (kind_condition["status"], kind_condition["reason"]) == ("False", fault.result), name
+        assert bucket.intact(referenced + orphans + outside) == [], f"{name}: objects deleted or changed"
+        assert len(proxies[fault.name].requests.all()) < 400, f"{name}: storage hammered"
+
+    for proxy in proxies.values():
+        proxy.clear()
+    succeeded = wait_for(
+        lambda: results(lambda _n, block: (block.get("lastResult") or {}).get("result") == "Succeeded"),
+        150,
+        interval=1,
+        message="the next scheduled runs succeed",
+    )
+    for name, (fault, kind, bucket, (referenced, orphans, outside)) in cases.items():
+        block = run_block(succeeded[name], kind)
+        assert [r["result"] for r in block["recentRuns"][:2]] == ["Succeeded", fault.result], name
+        assert block["nextRunTime"].endswith(":00Z"), f"{name}: {block['nextRunTime']}"
+        assert condition(succeeded[name], CONDITIONS[kind])["status"] == "True", name
+        if kind == "retention":
+            assert block["lastResult"]["orphans"]["deleted"] == len(orphans), f"{name}: {block['lastResult']}"
+            assert bucket.keys() == set(referenced + outside), f"{name}: exactly the orphans are gone"
+        else:
+            assert block["lastResult"]["checked"] == len(referenced + orphans), f"{name}: {block['lastResult']}"
+            assert bucket.intact(referenced + orphans + outside) == [], name
+        assert bucket.intact(referenced + outside) == [], f"{name}: a referenced or foreign object changed"
+
+    storage_operator.assert_up()
+    evidence = gather(drill_cluster, [drill_namespace], storage_operator.log)
+    assert_no_secrets(evidence, [*SECRETS, connection_string, azurite.account_key])
+
+
+CONDITIONS = {"retention": "RetentionSucceeded", "integrity": "IntegrityVerified"}
+
+
+def list_eps(cluster: Cluster, namespace: str) -> dict[str, dict[str, Any]]:
+    items = cluster.api(
+        "GET", f"/apis/payloads.durable-workflow.io/v1alpha1/namespaces/{namespace}/externalpayloadstorages"
+    )
+    return {body["metadata"]["name"]: body for body in items["items"]}

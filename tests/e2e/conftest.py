@@ -11,6 +11,7 @@ from tests.support.operator_fixtures import (
     eps_manifest,
     events_for,
     get_eps,
+    patch_spec,
     secret_manifest,
     wait_condition,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "eps_manifest",
     "events_for",
     "get_eps",
+    "patch_spec",
     "secret_manifest",
     "wait_condition",
 ]

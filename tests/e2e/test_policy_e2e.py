@@ -20,6 +20,7 @@ from tests.e2e.conftest import (
     eps_manifest,
     events_for,
     get_eps,
+    patch_spec,
     secret_manifest,
     wait_condition,
 )
@@ -77,16 +78,7 @@ def test_edit_is_followed_by_the_server(
 ) -> None:
     deploy()
     wait_condition(crd, kube_namespace, "payloads", "Ready", "True")
-    crd.kubectl(
-        "patch",
-        "eps",
-        "payloads",
-        "-n",
-        kube_namespace,
-        "--type=merge",
-        "-p",
-        json.dumps({"spec": {"thresholdBytes": 8192}}),
-    )
+    patch_spec(crd, kube_namespace, "payloads", {"thresholdBytes": 8192})
     wait_for(
         lambda: all(dw_server.policy(ns)["threshold_bytes"] == 8192 for ns in ("orders", "billing")),
         20,
@@ -136,16 +128,7 @@ def test_server_outage_goes_false_without_hot_loop_and_recovers(
     deploy()
     wait_condition(crd, kube_namespace, "payloads", "Ready", "True")
     dw_server.faults.set(status=503)
-    crd.kubectl(
-        "patch",
-        "eps",
-        "payloads",
-        "-n",
-        kube_namespace,
-        "--type=merge",
-        "-p",
-        json.dumps({"spec": {"thresholdBytes": 5000}}),
-    )
+    patch_spec(crd, kube_namespace, "payloads", {"thresholdBytes": 5000})
     body = wait_condition(crd, kube_namespace, "payloads", "PolicySynced", "False", "ServerFailure")
     assert condition(body, "Ready")["status"] == "False"
 
@@ -165,16 +148,7 @@ def test_server_outage_goes_false_without_hot_loop_and_recovers(
     assert dw_server.policy("orders")["threshold_bytes"] == 5000
 
     dw_server.stop()
-    crd.kubectl(
-        "patch",
-        "eps",
-        "payloads",
-        "-n",
-        kube_namespace,
-        "--type=merge",
-        "-p",
-        json.dumps({"spec": {"thresholdBytes": 6000}}),
-    )
+    patch_spec(crd, kube_namespace, "payloads", {"thresholdBytes": 6000})
     body = wait_condition(crd, kube_namespace, "payloads", "PolicySynced", "False", "ServerUnreachable")
     assert condition(body, "StorageReachable")["status"] == "Unknown"
     dw_server.start()
@@ -297,16 +271,7 @@ def test_invalid_spec_on_old_clusters_is_a_false_condition(
     deploy()
     wait_condition(crd, kube_namespace, "payloads", "Ready", "True")
     # CEL would refuse this on Kubernetes >= 1.25; 1.20 accepts it, so the operator must refuse it.
-    crd.kubectl(
-        "patch",
-        "eps",
-        "payloads",
-        "-n",
-        kube_namespace,
-        "--type=merge",
-        "-p",
-        json.dumps({"spec": {"prefix": "moved/elsewhere"}}),
-    )
+    patch_spec(crd, kube_namespace, "payloads", {"prefix": "moved/elsewhere"})
     body = wait_condition(crd, kube_namespace, "payloads", "PolicySynced", "False", "ImmutableFieldChanged")
     assert "spec.prefix is immutable" in condition(body, "PolicySynced")["message"]
     assert "prefix" not in dw_server.policy("orders").get("config", {})

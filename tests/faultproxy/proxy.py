@@ -40,6 +40,7 @@ from tests.faultproxy.rules import Rule, Rules
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 Mode = Literal["http", "tcp"]
+HOLD_TICK = 0.05  # how often a held request checks whether its client is still there
 
 
 def _loopback_target(target: str) -> tuple[str, int]:
@@ -69,6 +70,17 @@ def _abort(writer: asyncio.StreamWriter, *, rst: bool) -> None:
         writer.transport.abort()
     else:
         writer.close()
+
+
+async def _hold(reader: asyncio.StreamReader, seconds: float) -> bool:
+    """Wait `seconds`; False as soon as the client closes its end (a killed client is noticed at once)."""
+    deadline = time.monotonic() + seconds
+    while not reader.at_eof():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return True
+        await asyncio.sleep(min(remaining, HOLD_TICK))
+    return False
 
 
 class FaultProxy:
@@ -248,9 +260,7 @@ class FaultProxy:
                 rule = self.rules.take(request.method, request.path, request.query)
                 held = rule is not None and rule.kind == "delay" and not rule.after_forward
                 wait = self.latency + (rule.seconds if rule is not None and held else 0.0)
-                if wait:
-                    await asyncio.sleep(wait)
-                if reader.at_eof():  # the client went away while the request was held
+                if not await _hold(reader, wait):  # the client went away while the request was held
                     self.requests.finish(exchange, None, "client-gone")
                     return
                 if rule is not None and rule.kind in ("drop", "reset"):
@@ -284,8 +294,7 @@ class FaultProxy:
                 status = wire.status_of(answer)
                 if rule is not None and rule.kind == "delay" and rule.after_forward:
                     self.requests.mark(exchange, "delay-answer")
-                    await asyncio.sleep(rule.seconds)
-                    if reader.at_eof():
+                    if not await _hold(reader, rule.seconds):
                         self.requests.finish(exchange, status, "client-gone")
                         return
                 if rule is not None and rule.kind == "truncate":

@@ -3,11 +3,19 @@ and deletion with deletionPolicy Delete removes only ours."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from tests.dw_emulator import EmulatedServer
-from tests.e2e.conftest import ADMIN_TOKEN, apply, condition, eps_manifest, get_eps, secret_manifest, wait_condition
+from tests.e2e.conftest import (
+    ADMIN_TOKEN,
+    apply,
+    condition,
+    eps_manifest,
+    get_eps,
+    patch_spec,
+    secret_manifest,
+    wait_condition,
+)
 from tests.support.cluster import Cluster
 from tests.support.naming import unique_name
 from tests.support.services import S3Endpoint
@@ -76,16 +84,7 @@ def test_operator_keeps_foreign_rules_and_owns_its_own(
         message="repair counted",
     )
 
-    crd.kubectl(
-        "patch",
-        "eps",
-        "payloads",
-        "-n",
-        kube_namespace,
-        "--type=merge",
-        "-p",
-        json.dumps({"spec": {"lifecycle": {"expirationDays": 3}}}),
-    )
+    patch_spec(crd, kube_namespace, "payloads", {"lifecycle": {"expirationDays": 3}})
     wait_for(
         lambda: next(r for r in _rules(client, bucket) if r.get("ID") in owned_ids)["Expiration"]["Days"] == 3,
         30,

@@ -11,12 +11,10 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import delete_namespace
-from tests.dw_emulator import EmulatedServer, Tokens
 from tests.ship.kube import create_namespace
 from tests.support.cluster import Cluster, start_cluster
 
@@ -66,19 +64,3 @@ def namespaces(ship_cluster: Cluster) -> Iterator[Callable[[str], str]]:
     yield make
     for name in made:
         delete_namespace(ship_cluster, name)
-
-
-@pytest.fixture
-def dw_server(tmp_path: Path) -> Iterator[EmulatedServer]:
-    """A Durable Workflow server (emulated) with two namespaces and a local payload root."""
-    root = tmp_path / "payloads"
-    root.mkdir()
-    server = EmulatedServer(
-        generation="A",
-        tokens=Tokens(admin=ADMIN_TOKEN, operator="op-token", worker="wk-token"),
-        namespaces=["orders", "billing"],
-        discovery=True,
-        local_root=root,
-    )
-    with server:
-        yield server

@@ -128,6 +128,11 @@ def apply(cluster: Cluster, *manifests: dict[str, Any]) -> None:
     cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(manifests))
 
 
+def patch_spec(cluster: Cluster, namespace: str, name: str, spec: dict[str, Any]) -> None:
+    """kubectl patch --type=merge of the resource's spec, as a user edits it."""
+    cluster.kubectl("patch", "eps", name, "-n", namespace, "--type=merge", "-p", json.dumps({"spec": spec}))
+
+
 def get_eps(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
     """The resource as stored."""
     result: dict[str, Any] = cluster.api("GET", f"{GROUP_PATH}/namespaces/{namespace}/externalpayloadstorages/{name}")
