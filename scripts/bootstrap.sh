@@ -74,11 +74,12 @@ fi
 # ------------------------------------------------------------------ SDK 0.4 venv
 step_start ".venv-sdk04"
 if [ -x .venv-sdk04/bin/python ] && .venv-sdk04/bin/python -c \
-  'import importlib.metadata as m, durable_workflow; assert m.version("durable-workflow") == "0.4.53"' 2>/dev/null; then
+  'import importlib.metadata as m, durable_workflow, boto3, google.cloud.storage, azure.storage.blob; assert m.version("durable-workflow") == "0.4.53"' 2>/dev/null; then
   step_done "up to date"
 else
   [ -x .venv-sdk04/bin/python ] || "$PYTHON" -m venv .venv-sdk04
-  .venv-sdk04/bin/python -m pip install -q durable-workflow==0.4.53 >&2
+  # the provider clients let the old SDK write through its own S3, GCS and Azure drivers in tests
+  .venv-sdk04/bin/python -m pip install -q durable-workflow==0.4.53 boto3 google-cloud-storage azure-storage-blob >&2
   step_done "installed"
 fi
 

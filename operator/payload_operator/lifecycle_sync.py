@@ -193,7 +193,9 @@ def _status(
     plan: LifecyclePlan, previous: LifecycleStatus, now: datetime, *, applied: bool, verified: bool, repaired: bool
 ) -> LifecycleStatus:
     present = plan.owned if applied else (*plan.change, *plan.keep, *plan.remove)
-    confirmed = verified and not plan.refusals
+    # Moves when rules were written and read back, or first found as desired; a resync that finds them
+    # unchanged keeps it, so settled resources cause no status write (no heartbeat in status).
+    confirmed = verified and not plan.refusals and (applied or previous.last_verified_time is None)
     return previous.model_copy(
         update={
             "owned_rule_ids": [rule.rule_id for rule in present][:MAX_OWNED_IDS],

@@ -3,7 +3,8 @@
 Raw HTTP on purpose: SDK 2.x resolves every payload reference it sees, which would download every
 large payload during a history walk and hide the references we need (contract §6.8).
 Error messages are built from status codes and the server's `reason`, never from request headers,
-so the bearer token cannot leak into conditions, Events or logs.
+so the bearer token cannot leak into conditions, Events or logs; a server (or a proxy's error page)
+that echoes the token back has it redacted from errors, and a successful answer carrying it is refused.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import httpx
 
 CONTROL_PLANE_VERSION = "2"
 MAX_ERROR_TEXT = 300
+REDACTED = "[redacted]"
+MIN_REDACTED_LENGTH = 8  # shorter tokens would match by coincidence (tests, misconfigurations)
 
 
 class ServerError(Exception):
@@ -107,11 +110,14 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
-def _error_for(response: httpx.Response, body: Any) -> ServerError:
+def _error_for(response: httpx.Response, body: Any, secret: str = "") -> ServerError:
     status = response.status_code
     server_reason = body.get("reason") if isinstance(body, dict) else None
     text = body.get("message") if isinstance(body, dict) else None
     summary = f"HTTP {status}" + (f" {server_reason}" if server_reason else "") + (f": {text}" if text else "")
+    if secret:  # before cutting, so no prefix of the secret survives either
+        summary = summary.replace(secret, REDACTED)
+        server_reason = server_reason.replace(secret, REDACTED) if isinstance(server_reason, str) else server_reason
     summary = summary[:MAX_ERROR_TEXT]
     kwargs: dict[str, Any] = {"status": status, "server_reason": server_reason}
     if status == 401:
@@ -137,6 +143,7 @@ class ServerClient:
     def __init__(
         self, base_url: str, token: str, *, timeout: float = 15.0, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
+        self._secret = token if len(token) >= MIN_REDACTED_LENGTH else ""
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             timeout=timeout,
@@ -178,9 +185,12 @@ class ServerClient:
             raise ServerUnreachable(f"{method} {path}: timed out") from exc
         except httpx.TransportError as exc:
             raise ServerUnreachable(f"{method} {path}: {type(exc).__name__}") from exc
+        echoed = bool(self._secret) and self._secret.encode() in response.content
         body = self._parse(method, path, response)
         if response.status_code not in accept_statuses:
-            raise _error_for(response, body)
+            raise _error_for(response, body, self._secret)
+        if echoed:
+            raise BadResponse(f"{method} {path}: HTTP {response.status_code} echoes the request's credentials; ignored")
         if not isinstance(body, dict):
             raise BadResponse(f"{method} {path}: HTTP {response.status_code} without a JSON object")
         return response.status_code, body

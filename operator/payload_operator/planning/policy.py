@@ -8,6 +8,7 @@ Gen A server silently drops config keys it does not know, so those are never sen
 from __future__ import annotations
 
 import json
+import re
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -24,6 +25,7 @@ GEN_B_CONFIG_KEYS = GEN_A_CONFIG_KEYS | {"container", "name", "scheme"}
 RUNTIME_TRANSPORT_SCHEMA = "durable-workflow.v2.runtime-external-payload-transport.v1"
 STORAGE_TEST_SMALL_BYTES = 1024
 STORAGE_TEST_MAX_LARGE_BYTES = 16 * 1024 * 1024
+STATUS_WORD = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
 def _provider_config(spec: ExternalPayloadStorageSpec, generation: ServerGeneration) -> dict[str, str]:
@@ -111,7 +113,10 @@ def discovered_storage_status(cluster_info: Any) -> str | None:
     namespace_block = cluster_info.get("namespace") if isinstance(cluster_info, dict) else None
     storage = namespace_block.get("external_payload_storage") if isinstance(namespace_block, dict) else None
     status = storage.get("status") if isinstance(storage, dict) else None
-    return status if isinstance(status, str) else None
+    if not isinstance(status, str):
+        return None
+    # A status word (available, driver_unavailable, ...); anything else is not copied into status.
+    return status if STATUS_WORD.fullmatch(status) else "unrecognized"
 
 
 def storage_test_sizes(spec: ExternalPayloadStorageSpec) -> tuple[int, int]:

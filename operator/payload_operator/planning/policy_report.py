@@ -169,6 +169,8 @@ def _storage_condition(
         return unknown(ConditionType.STORAGE_REACHABLE, "PolicyDisabled", "spec.enabled is false: nothing to probe")
     if any(o.storage_ok is None for o in outcomes):
         return None
+    if all(o.storage_reason == "StorageAvailable" for o in outcomes):
+        return None  # discovery only confirms the last verdict (a False one is always probed again)
     return true(
         ConditionType.STORAGE_REACHABLE,
         outcomes[0].storage_reason if outcomes else "StorageTestPassed",

@@ -20,8 +20,6 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-import kopf
-
 from payload_operator.adapters.kube import KubeClient, KubeError, KubeNotFound
 from payload_operator.api.spec import API_GROUP, API_VERSION, PLURAL
 from payload_operator.manifest import Resource, load_resource, resource_from_body
@@ -64,6 +62,8 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
 
 def connect() -> KubeClient:
     """A Kubernetes client from the pod's service account, else KUBECONFIG, as the operator itself logs in."""
+    import kopf  # only Job pods log in; one-off CLI runs never pay for importing the framework
+
     settings = kopf.OperatorSettings()
     connection = kopf.login_with_service_account(settings=settings) or kopf.login_with_kubeconfig(settings=settings)
     if connection is None:

@@ -9,30 +9,24 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
-import google.auth
-import requests
-from azure.core.pipeline.transport import RequestsTransport
-from azure.identity import DefaultAzureCredential
-from azure.storage.blob import ContainerClient, ExponentialRetry
-from botocore.config import Config
-from google.auth.credentials import AnonymousCredentials, Credentials
-from google.auth.exceptions import DefaultCredentialsError
-from google.auth.transport.requests import AuthorizedSession
-from google.cloud import storage
-from google.oauth2 import service_account
-from requests.adapters import HTTPAdapter
-
-from payload_operator.adapters.storage.azure import AzureStore
 from payload_operator.adapters.storage.base import ObjectStore, StorageAccessDenied
-from payload_operator.adapters.storage.gcs import GcsStore
 from payload_operator.adapters.storage.local import LocalStore
-from payload_operator.adapters.storage.s3 import S3Store
 from payload_operator.api.spec import AzureSpec, Driver, ExternalPayloadStorageSpec, GcsSpec, S3Spec
 from payload_operator.planning import keys
 from payload_operator.secrets import SecretValues
+
+if TYPE_CHECKING:
+    import requests
+    from google.auth.credentials import Credentials
+
+    from payload_operator.adapters.storage.azure import AzureStore
+    from payload_operator.adapters.storage.gcs import GcsStore
+    from payload_operator.adapters.storage.s3 import S3Store
+
+# Each provider's SDK is imported only when a store of that provider is opened: together they cost
+# about a second of start-up, which short CLI runs and Job pods would otherwise pay every time.
 
 CONNECT_TIMEOUT_SECONDS = 5.0
 READ_TIMEOUT_SECONDS = 60.0
@@ -59,6 +53,11 @@ def open_store(
 
 
 def _open_s3(s3: S3Spec, credentials: SecretValues | None, root: str, pool: int) -> S3Store:
+    import boto3
+    from botocore.config import Config
+
+    from payload_operator.adapters.storage.s3 import S3Store
+
     static: dict[str, str | None] = {}
     if credentials is not None:
         static = {
@@ -83,6 +82,11 @@ def _open_s3(s3: S3Spec, credentials: SecretValues | None, root: str, pool: int)
 
 
 def _open_gcs(gcs: GcsSpec, credentials: SecretValues | None, root: str, pool: int) -> GcsStore:
+    from google.auth.transport.requests import AuthorizedSession
+    from google.cloud import storage
+
+    from payload_operator.adapters.storage.gcs import GcsStore
+
     creds, project = _gcs_credentials(gcs, credentials)
     session = _pooled(AuthorizedSession(creds), pool)  # type: ignore[no-untyped-call]
     options = {"api_endpoint": gcs.endpoint} if gcs.endpoint else None
@@ -92,6 +96,11 @@ def _open_gcs(gcs: GcsSpec, credentials: SecretValues | None, root: str, pool: i
 
 def _gcs_credentials(gcs: GcsSpec, credentials: SecretValues | None) -> tuple[Credentials, str | None]:
     """Service-account JSON from the Secret; else anonymous on an emulator; else Application Default."""
+    import google.auth
+    from google.auth.credentials import AnonymousCredentials
+    from google.auth.exceptions import DefaultCredentialsError
+    from google.oauth2 import service_account
+
     if credentials is not None:
         key = gcs.credentials_secret_ref.key if gcs.credentials_secret_ref else GCS_DEFAULT_KEY
         try:
@@ -110,6 +119,13 @@ def _gcs_credentials(gcs: GcsSpec, credentials: SecretValues | None) -> tuple[Cr
 
 
 def _open_azure(azure: AzureSpec, credentials: SecretValues | None, root: str, pool: int) -> AzureStore:
+    import requests
+    from azure.core.pipeline.transport import RequestsTransport
+    from azure.identity import DefaultAzureCredential
+    from azure.storage.blob import ContainerClient, ExponentialRetry
+
+    from payload_operator.adapters.storage.azure import AzureStore
+
     options: dict[str, Any] = {
         "transport": RequestsTransport(
             session=_pooled(requests.Session(), pool),
@@ -140,6 +156,8 @@ def _open_azure(azure: AzureSpec, credentials: SecretValues | None, root: str, p
 
 def _pooled(session: requests.Session, size: int) -> requests.Session:
     """`session` with connection pools of `size` sockets per host (requests keeps only 10)."""
+    from requests.adapters import HTTPAdapter
+
     adapter = HTTPAdapter(pool_maxsize=size)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
