@@ -41,11 +41,11 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # tests.support.services starts moto the way the test-suite does
+from benchmarks.docs_section import DOCS, replace_section  # noqa: E402
 
 KIB = 2**10
 MIB = 2**20
 THRESHOLD = 2 * MIB  # the spec's default thresholdBytes: smaller payloads stay inline
-DOCS = REPO / "docs" / "benchmarks.md"
 SECTION = "## Integrity"
 WRITERS = 4
 GNU_TIME = "/usr/bin/time"
@@ -381,19 +381,6 @@ Reading the table:
 """
 
 
-def write_docs(text: str) -> None:
-    """Replace our section of docs/benchmarks.md (or add it), leaving every other section alone."""
-    current = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
-    start = current.find(f"\n{SECTION}\n")
-    if start < 0:
-        updated = current.rstrip("\n") + "\n\n" + text
-    else:
-        end = current.find("\n## ", start + 1)
-        updated = current[: start + 1] + text + (current[end:] if end >= 0 else "")
-    DOCS.parent.mkdir(exist_ok=True)
-    DOCS.write_text(updated)
-
-
 def log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
@@ -434,7 +421,7 @@ def main() -> None:
     text = section(results, args, time.monotonic() - started, startup(args.repeat))
     print(text)
     if args.write_docs:
-        write_docs(text)
+        replace_section(SECTION, text)
 
 
 if __name__ == "__main__":

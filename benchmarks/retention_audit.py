@@ -36,7 +36,9 @@ from typing import Any
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-DOCS = REPO / "docs" / "benchmarks.md"
+sys.path.insert(0, str(REPO))
+from benchmarks.docs_section import DOCS, replace_section  # noqa: E402
+
 SECTION = "## Orphan audit"
 TOKEN = "bench-admin"
 NAMESPACE = "bench"
@@ -262,18 +264,6 @@ objects are younger than the 1 h grace period. The audit found {orphans["referen
 """
 
 
-def write_docs(text: str) -> None:
-    """Replace our section of docs/benchmarks.md (or add it), leaving every other section alone."""
-    current = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
-    start = current.find(f"\n{SECTION}\n")
-    if start < 0:
-        updated = current.rstrip("\n") + "\n\n" + text
-    else:
-        end = current.find("\n## ", start + 1)
-        updated = current[: start + 1] + text + (current[end:] if end >= 0 else "")
-    DOCS.write_text(updated)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--objects", type=int, default=1_000_000)
@@ -306,7 +296,7 @@ def main() -> None:
     text = section(results, result, args, time.monotonic() - started)
     print(text)
     if args.write_docs:
-        write_docs(text)
+        replace_section(SECTION, text)
 
 
 if __name__ == "__main__":
