@@ -189,6 +189,7 @@ def test_hostile_references_are_refused_and_nothing_outside_the_prefix_is_touche
 
     integrity = wait_all(drill_cluster, drill_namespace, ["refs-integrity"], "IntegrityVerified", "False", timeout=90)
     result = integrity["refs-integrity"]["status"]["integrity"]["lastResult"]
+    print("RESULT", json.dumps(result))
     assert result["invalidReferences"] == len(refused), result
     assert (result["checked"], result["corruptSize"], result["missing"]) == (2, 1, 0), result
     retention = wait_all(drill_cluster, drill_namespace, ["refs-retention"], "RetentionSucceeded", "True", timeout=90)

@@ -240,3 +240,18 @@ async def test_resources_without_the_block_are_left_alone() -> None:
     del cluster.body["spec"]["retention"]
     assert not await cluster.tick(CREATED)
     assert "status" not in cluster.body
+
+
+def test_an_integrity_run_with_damage_names_the_bad_keys_in_a_warning() -> None:
+    from payload_operator.runs.framework import run_events
+    from payload_operator.runs.results import Conclusion, RunOutcome
+
+    result = {
+        "missing": 1,
+        "corrupt": 1,
+        "bad": [{"key": "avro/ab/ab12", "problem": "missing"}, {"key": "avro/cd/cd34", "problem": "hash"}],
+    }
+    events = run_events("integrity", "20260301-030000", Conclusion(RunOutcome.FAILED, "1 missing, 1 corrupt", result))
+    assert [(e.type, e.reason) for e in events] == [("Warning", "RunFailed"), ("Warning", "IntegrityViolation")]
+    assert "avro/ab/ab12 (missing)" in events[1].message
+    assert "avro/cd/cd34 (hash)" in events[1].message

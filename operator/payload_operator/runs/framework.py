@@ -135,7 +135,8 @@ def run_events(kind: str, run_id: str, conclusion: Conclusion) -> list[EventNote
         events = [EventNote("Warning", reason, f"{kind} run {run_id}: {conclusion.message}")]
     damaged = {k: conclusion.result.get(k) for k in ("missing", "corrupt")}
     if kind == "integrity" and any(isinstance(v, int) and v > 0 for v in damaged.values()):
-        keys = ", ".join(str(k) for k in (conclusion.result.get("bad_keys") or [])[:5])
+        bad = [entry for entry in conclusion.result.get("bad") or [] if isinstance(entry, dict)]
+        keys = ", ".join(f"{entry.get('key')} ({entry.get('problem')})" for entry in bad[:5])
         counts = ", ".join(f"{v} {k}" for k, v in damaged.items() if v)
         events.append(EventNote("Warning", "IntegrityViolation", f"integrity run {run_id}: {counts}: {keys}"))
     return events
