@@ -233,5 +233,6 @@ REFERENCES = [
     HostileReference("file scheme", _uri("file:///etc/passwd")),
     HostileReference("https scheme", _uri("https://evil.example/dw/avro/{d}/{sha}")),
     HostileReference("key names another sha256", _uri("s3://{b}/dw/avro/00/" + "0" * 64)),
-    HostileReference("huge claimed size", lambda b, sha, _n: _reference(b, sha, 10**20), refused=False),
+    HostileReference("size beyond any store", lambda b, sha, _n: _reference(b, sha, 10**20)),
+    HostileReference("size its object lacks", lambda b, sha, _n: _reference(b, sha, 10**15), refused=False),
 ]

@@ -18,14 +18,12 @@ from payload_operator.adapters.storage.base import StorageAccessDenied
 from payload_operator.adapters.storage.local import LocalStore
 from payload_operator.jobs.hashing import Check, Problem, judge, verify
 from payload_operator.jobs.integrity_report import MAX_BAD, Tally, merge, outcome
-from payload_operator.jobs.integrity_sources import listing_prefixes, object_key
 from payload_operator.jobs.pool import BoundedPool
 from payload_operator.jobs.quarantine import quarantine_key
-from payload_operator.jobs.references import Reference
+from payload_operator.jobs.references import Reference, object_key
 from payload_operator.jobs.refset import ReferenceSet
 from payload_operator.manifest import resource_from_body
-from payload_operator.planning.keys import ReferenceOutsideStorage
-from payload_operator.runs.base import Shard
+from payload_operator.planning.keys import ReferenceOutsideStorage, listing_prefixes
 from tests.support.waiting import async_wait_for
 
 SHA = hashlib.sha256(b"payload").hexdigest()
@@ -137,7 +135,7 @@ def test_gen_b_references_derive_the_key_from_prefix_codec_and_sha256() -> None:
 
 @given(st.integers(min_value=1, max_value=16))
 def test_shards_list_every_key_directory_exactly_once(count: int) -> None:
-    listed = [p for index in range(count) for p in listing_prefixes("ns", Shard(index, count))]
+    listed = [p for index in range(count) for p in listing_prefixes("ns", index, count)]
     expected = ["ns/avro/"] if count == 1 else [f"ns/avro/{d:02x}/" for d in range(256)]
     assert sorted(listed) == expected
 

@@ -25,7 +25,7 @@ from payload_operator.api.spec import IntegrityMode, IntegritySpec, OnCorrupt
 from payload_operator.jobs import integrity_report
 from payload_operator.jobs.hashing import Check, Problem, Verdict, verify
 from payload_operator.jobs.integrity_report import Tally
-from payload_operator.jobs.integrity_sources import collect_references, listing_prefixes, walk_summary
+from payload_operator.jobs.integrity_sources import collect_references, walk_summary
 from payload_operator.jobs.pool import BoundedPool
 from payload_operator.jobs.quarantine import quarantine
 from payload_operator.jobs.refset import ReferenceSet, directory_of
@@ -224,7 +224,7 @@ async def _list(
     sample_ratio: float,
 ) -> None:
     """Check every sampled payload key of the shard's listing; report keys that are not payload keys."""
-    for listing_prefix in listing_prefixes(prefix, shard):
+    for listing_prefix in keys.listing_prefixes(prefix, shard.index, shard.count):
         async for info in _listed(store, listing_prefix):
             sha256 = keys.sha256_of_key(prefix, info.key)
             if sha256 is None:

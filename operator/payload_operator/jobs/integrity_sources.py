@@ -6,35 +6,13 @@ Both are cut to one shard the same way (the sha256's key directory) and sampled 
 
 from __future__ import annotations
 
-import re
-
 from payload_operator.adapters.server import ServerClient
 from payload_operator.api.spec import ExternalPayloadStorageSpec
 from payload_operator.jobs.integrity_report import Tally
-from payload_operator.jobs.references import Reference, WalkStats, walk
+from payload_operator.jobs.references import WalkStats, object_key, walk
 from payload_operator.jobs.refset import ReferenceSet
 from payload_operator.planning import keys
 from payload_operator.runs.base import Shard
-
-CODEC_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
-
-
-def object_key(reference: Reference, spec: ExternalPayloadStorageSpec) -> str:
-    """The key holding a reference's bytes; ReferenceOutsideStorage when it must not be read.
-
-    Gen A carries a provider URI (any scheme the SDK or the server uses for this driver), which must
-    lie inside the bucket and prefix and name the reference's sha256. Gen B carries none: the key is
-    derived from prefix, codec and sha256, as the server lays it out.
-    """
-    if reference.uri is None:
-        if not CODEC_RE.match(reference.codec):
-            raise keys.ReferenceOutsideStorage(f"codec {reference.codec!r} is not a key segment")
-        return keys.payload_key(spec.prefix, reference.sha256, reference.codec)
-    key = keys.key_from_uri(reference.uri, driver=spec.driver.value, bucket=spec.bucket, prefix=spec.prefix)
-    segments = key.split("/")
-    if len(segments) < 3 or segments[-1] != reference.sha256 or segments[-2] != reference.sha256[:2]:
-        raise keys.ReferenceOutsideStorage("the URI does not name the reference's sha256")
-    return key
 
 
 async def collect_references(
@@ -70,15 +48,6 @@ async def collect_references(
     if shard.index == 0:
         tally.counts["invalidReferences"] += stats.invalid_references
     return references, stats
-
-
-def listing_prefixes(prefix: str, shard: Shard) -> list[str]:
-    """What a shard lists: all of <root>/avro/ when unsharded (one listing, which also finds stray keys
-    outside the two-hex directories), else only its own <root>/avro/<xx>/ directories."""
-    base = keys.payload_prefix(prefix)
-    if shard.count == 1:
-        return [base]
-    return [f"{base}{directory}/" for directory in keys.shard_prefixes(shard.index, shard.count)]
 
 
 def walk_summary(stats: WalkStats, namespaces: int) -> dict[str, int]:

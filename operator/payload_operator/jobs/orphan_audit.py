@@ -29,8 +29,7 @@ from payload_operator.adapters.server import ServerClient
 from payload_operator.adapters.storage.base import ObjectInfo, ObjectStore, StorageError
 from payload_operator.api.spec import ExternalPayloadStorageSpec
 from payload_operator.api.status import ServerGeneration
-from payload_operator.jobs.integrity_sources import listing_prefixes, object_key
-from payload_operator.jobs.references import WalkStats, walk
+from payload_operator.jobs.references import WalkStats, object_key, walk
 from payload_operator.jobs.refset import ReferenceSet, directory_of
 from payload_operator.planning import keys
 from payload_operator.planning.sweep import SweepTally, Verdict, plan, still_deletable
@@ -227,7 +226,7 @@ class OrphanAudit:
         lookup = _DirectoryLookup(referenced)
         try:
             await asyncio.to_thread(self.store.probe)
-            for prefix in listing_prefixes(scope.spec.prefix, scope.shard):
+            for prefix in keys.listing_prefixes(scope.spec.prefix, scope.shard.index, scope.shard.count):
                 async for batch in _batches(self.store, prefix):
                     now = datetime.now(UTC)
                     found = plan(

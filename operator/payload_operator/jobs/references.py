@@ -15,11 +15,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from payload_operator.adapters.server import ServerClient, ServerError
+from payload_operator.api.spec import ExternalPayloadStorageSpec
+from payload_operator.planning import keys
 from payload_operator.planning.keys import SHA256_RE
 
 GEN_A_SCHEMA = "durable-workflow.v2.external-payload-reference.v1"
 GEN_B_SCHEMA = "durable-workflow.v2.runtime-external-payload-reference.v1"
 REFERENCE_ID_RE = re.compile(r"^ep_[0-9A-HJKMNP-TV-Z]{26}$")
+MAX_SIZE_BYTES = 2**63 - 1  # no store holds more; a larger claim would overflow the on-disk reference sets
+CODEC_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +70,9 @@ def parse_reference(envelope: dict[str, Any]) -> Reference | None:
         codec = raw.get("codec")
         if raw.get("schema") != schema or not isinstance(sha, str) or not SHA256_RE.match(sha.lower()):
             return None
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0 or not isinstance(codec, str) or not codec:
+        if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_SIZE_BYTES:
+            return None
+        if not isinstance(codec, str) or not codec:
             return None
         if key == "external_storage":
             uri = raw.get("uri")
@@ -146,3 +152,21 @@ async def walk(
                     stats.failed_pages.append(f"{namespace}/{workflow_id}/{run_id} history: {exc}")
     except ServerError as exc:
         stats.failed_pages.append(f"{namespace} workflows: {exc}")
+
+
+def object_key(reference: Reference, spec: ExternalPayloadStorageSpec) -> str:
+    """The key holding a reference's bytes; ReferenceOutsideStorage when it must not be read.
+
+    Gen A carries a provider URI (any scheme the SDK or the server uses for this driver), which must
+    lie inside the bucket and prefix and name the reference's sha256. Gen B carries none: the key is
+    derived from prefix, codec and sha256, as the server lays it out.
+    """
+    if reference.uri is None:
+        if not CODEC_RE.match(reference.codec):
+            raise keys.ReferenceOutsideStorage(f"codec {reference.codec!r} is not a key segment")
+        return keys.payload_key(spec.prefix, reference.sha256, reference.codec)
+    key = keys.key_from_uri(reference.uri, driver=spec.driver.value, bucket=spec.bucket, prefix=spec.prefix)
+    segments = key.split("/")
+    if len(segments) < 3 or segments[-1] != reference.sha256 or segments[-2] != reference.sha256[:2]:
+        raise keys.ReferenceOutsideStorage("the URI does not name the reference's sha256")
+    return key

@@ -64,6 +64,15 @@ def shard_prefixes(shard: int, shards: int) -> list[str]:
     return [f"{d:02x}" for d in range(256) if shard_of(f"{d:02x}", shards) == shard]
 
 
+def listing_prefixes(prefix: str, shard_index: int, shard_count: int) -> list[str]:
+    """What a shard lists: all of <root>/avro/ when unsharded (one listing, which also finds stray keys
+    outside the two-hex directories), else only its own <root>/avro/<xx>/ directories."""
+    base = payload_prefix(prefix)
+    if shard_count == 1:
+        return [base]
+    return [f"{base}{directory}/" for directory in shard_prefixes(shard_index, shard_count)]
+
+
 def in_sample(sha256: str, ratio: float) -> bool:
     """Stable sampling by sha256: the same objects are chosen on every run."""
     return ratio >= 1.0 or int(sha256[-8:], 16) < ratio * 0x100000000
