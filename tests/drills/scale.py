@@ -47,6 +47,7 @@ class ScalePlan:
     resync: int = 10  # spec.server.resyncIntervalSeconds of every resource
     resyncs: int = 6  # the quiet window ends when every resource has resynced this often
     settle_timeout: float = 300.0
+    runs_every: int = 10  # every n-th resource also has a daily retention run (in-process, dry run)
 
     @property
     def env(self) -> dict[str, str]:
@@ -61,6 +62,7 @@ class ScaleReport:
     server_requests_to_settle: int = 0
     storage_requests_to_settle: int = 0
     quiet_seconds: float = 0.0
+    seconds_per_resync: float = 0.0
     ticks_per_resource: float = 0.0
     resyncs_per_resource: int = 0
     equivalent_hours_of_ticks: float = 0.0
@@ -73,6 +75,13 @@ class ScaleReport:
     storage_reads_per_resync: float = 0.0
     rss_mib: float = 0.0
     peak_rss_mib: float = 0.0
+    cpu_seconds_to_settle: float = 0.0
+    cpu_seconds_quiet: float = 0.0
+
+    @property
+    def cpu_ms_per_resource_tick(self) -> float:
+        """Operator CPU per timer tick of one resource in the quiet window (resyncs included)."""
+        return 1000 * self.cpu_seconds_quiet / max(self.ticks_per_resource * self.resources, 1)
 
     @property
     def server_requests_per_resource(self) -> float:
@@ -86,6 +95,7 @@ class ScaleReport:
         data = asdict(self) | {
             "server_requests_per_resource": round(self.server_requests_per_resource, 1),
             "storage_requests_per_resource": round(self.storage_requests_per_resource, 1),
+            "cpu_ms_per_resource_tick": round(self.cpu_ms_per_resource_tick, 2),
         }
         return json.dumps(data, indent=2)
 
@@ -107,6 +117,11 @@ def build(
         bucket = f"scale-{index:04d}-{namespaces[0][-6:]}"
         s3.create_bucket(Bucket=bucket)
         server.add_namespace(dw_namespace(index))
+        runs: dict[str, Any] = {}
+        if index % plan.runs_every == 0:
+            audit = {"mode": "DryRun", "minAge": "1h"}
+            runs = {"retention": {"schedule": "@daily", "serverPasses": False, "orphanAudit": audit}}
+            runs["runner"] = {"type": "InProcess"}
         block = {
             "bucket": bucket,
             "endpoint": proxy.url,
@@ -125,6 +140,7 @@ def build(
                 s3=block,
                 prefix="dw",
                 lifecycle={"tmpPrefixes": ["tmp/"], "expirationDays": 10},
+                **runs,
             )
         )
     return namespaces, manifests
@@ -136,7 +152,11 @@ def resources(cluster: Cluster) -> list[dict[str, Any]]:
 
 
 def ready(body: dict[str, Any]) -> bool:
-    for item in (body.get("status") or {}).get("conditions") or []:
+    """Ready for the current generation, and the first scheduled run (if any) finished."""
+    status = body.get("status") or {}
+    if "retention" in body["spec"] and not (status.get("retention") or {}).get("lastResult"):
+        return False
+    for item in status.get("conditions") or []:
         if item.get("type") == "Ready":
             return bool(
                 item.get("status") == "True" and item.get("observedGeneration") == body["metadata"]["generation"]
@@ -200,6 +220,7 @@ def run(
     log(f"applying {plan.resources} resources in {plan.namespaces} namespaces")
     server.requests.clear()
     proxy.requests.clear()
+    cpu_start = operator.cpu_seconds()
     started = time.monotonic()
     cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(manifests), timeout=300)
 
@@ -212,6 +233,7 @@ def run(
     report.settle_seconds = round(time.monotonic() - started, 1)
     report.server_requests_to_settle = len(server.requests)
     report.storage_requests_to_settle = len(proxy.requests.all())
+    report.cpu_seconds_to_settle = round(operator.cpu_seconds() - cpu_start, 1)
     log(f"all Ready in {report.settle_seconds}s; letting one resync interval pass before the quiet window")
 
     # Settled: one full resync interval after the last resource became Ready, then the window opens.
@@ -225,6 +247,7 @@ def run(
     before, statuses_before = snapshot(cluster, namespaces)
     server_mark, proxy_mark = len(server.requests), len(proxy.requests.all())
     reads_at_start = resync_reads(server, plan.resources)
+    cpu_window = operator.cpu_seconds()
     window_start = time.monotonic()
     log(f"quiet window: until every resource has resynced {plan.resyncs} more times")
     wait_for(
@@ -237,6 +260,7 @@ def run(
         message=f"{plan.resyncs} resyncs of every resource",
     )
     report.quiet_seconds = round(time.monotonic() - window_start, 1)
+    report.cpu_seconds_quiet = round(operator.cpu_seconds() - cpu_window, 1)
     after, statuses_after = snapshot(cluster, namespaces)
     report.api_objects_changed = sorted(k for k in after.keys() | before.keys() if after.get(k) != before.get(k))
     report.status_fields_changed = sorted(
@@ -248,6 +272,7 @@ def run(
     report.storage_writes = [f"{e.method} {e.target}" for e in window_storage if e.is_write]
     resyncs = sum(a - b for a, b in zip(resync_reads(server, plan.resources), reads_at_start, strict=True))
     report.resyncs_per_resource = resyncs // plan.resources
+    report.seconds_per_resync = round(report.quiet_seconds * plan.resources / max(resyncs, 1), 1)
     report.ticks_per_resource = round(report.quiet_seconds / plan.timer, 1)
     report.equivalent_hours_of_ticks = round(report.ticks_per_resource * DEFAULT_TIMER / 3600, 2)
     report.equivalent_hours_of_resyncs = round(report.resyncs_per_resource * DEFAULT_RESYNC / 3600, 2)

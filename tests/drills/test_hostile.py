@@ -5,6 +5,7 @@ that point anywhere but the configured bucket and prefix are counted as invalid 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -124,14 +125,19 @@ def _seed(bucket: Bucket, bait: Bucket, server: EmulatedServer, *, orphan: bool)
     return keys, bait_keys
 
 
-def _inside(proxy: FaultProxy, bucket: str) -> list[str]:
-    """Requests that reached anything but the bucket's dw/ prefix (listings must be scoped to it)."""
+def _outside(proxy: FaultProxy, bucket: str) -> list[str]:
+    """Requests that reached anything but the bucket's dw/ prefix: listings must be scoped to it, and a
+    batch delete (POST ?delete) may only name keys under it."""
     outside = []
     for exchange in proxy.requests.all():
         if exchange.path == f"/{bucket}" and "prefix=dw%2F" in exchange.query:
             continue
         if exchange.path.startswith(f"/{bucket}/dw/"):
             continue
+        if (exchange.method, exchange.path, exchange.query) == ("POST", f"/{bucket}", "delete"):
+            named = re.findall(rb"<Key>([^<]*)</Key>", exchange.body)
+            if named and all(key.startswith(b"dw/") for key in named):
+                continue
         outside.append(f"{exchange.method} {exchange.target}")
     return outside
 
@@ -194,11 +200,13 @@ def test_hostile_references_are_refused_and_nothing_outside_the_prefix_is_touche
     assert (result["checked"], result["corruptSize"], result["missing"]) == (2, 1, 0), result
     retention = wait_all(drill_cluster, drill_namespace, ["refs-retention"], "RetentionSucceeded", "True", timeout=90)
     orphans = retention["refs-retention"]["status"]["retention"]["lastResult"]["orphans"]
+    assert proxies["retention"].requests.count(method="POST", query_contains="delete") == 1
     counts = (orphans["invalidReferences"], orphans["deleted"], orphans["candidates"])
     assert counts == (per_history * len(refused), 1, 1), orphans
 
     for kind, (bucket, bait, keys, bait_keys) in seeded.items():
-        assert _inside(proxies[kind], bucket.name) == [], f"{kind}: storage reached outside the prefix"
+        assert proxies[kind].requests.count(path_prefix=f"/{bucket.name}/dw/avro/") > 0, f"{kind}: nothing was read"
+        assert _outside(proxies[kind], bucket.name) == [], f"{kind}: storage reached outside the prefix"
         assert bait.keys() == {f"dw/avro/{keys[0].rsplit('/', 1)[1][:2]}/{keys[0].rsplit('/', 1)[1]}"}
         assert bait.intact(bait.keys()) == []
         assert bucket.intact(bait_keys) == [], f"{kind}: bait outside the prefix touched"

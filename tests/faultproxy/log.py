@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+MAX_BODY = 1 << 20
 
 
 @dataclass
@@ -23,6 +24,8 @@ class Exchange:
     status: int | None = None
     fault: str | None = None
     finished: float | None = None
+    body: bytes = b""
+    """The request body, first MAX_BODY bytes (S3 batch deletes name their keys there)."""
 
     @property
     def target(self) -> str:

@@ -35,7 +35,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from tests.faultproxy import wire
-from tests.faultproxy.log import Exchange, ExchangeLog
+from tests.faultproxy.log import MAX_BODY, Exchange, ExchangeLog
 from tests.faultproxy.rules import Rule, Rules
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -255,7 +255,9 @@ class FaultProxy:
                     writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
                     await writer.drain()
                 body = await wire.read_body(reader, head, until_close=False)
-                exchange = Exchange(number, request.method, request.path, request.query, time.time())
+                exchange = Exchange(
+                    number, request.method, request.path, request.query, time.time(), body=body[:MAX_BODY]
+                )
                 self.requests.add(exchange)
                 rule = self.rules.take(request.method, request.path, request.query)
                 held = rule is not None and rule.kind == "delay" and not rule.after_forward

@@ -17,7 +17,8 @@ from payload_operator.adapters.lifecycle.azure_arm import AzureArmRules
 from payload_operator.adapters.lifecycle.base import RuleStore
 from payload_operator.adapters.lifecycle.gcs import GcsRules
 from payload_operator.adapters.lifecycle.s3 import S3Rules
-from payload_operator.adapters.storage.factory import CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS, open_store
+from payload_operator.adapters.storage.base import CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS
+from payload_operator.adapters.storage.factory import open_store
 from payload_operator.adapters.storage.gcs import GcsStore
 from payload_operator.adapters.storage.s3 import S3Store
 from payload_operator.api.spec import AzureManagementPolicySpec, Driver, ExternalPayloadStorageSpec

@@ -11,6 +11,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+CONNECT_TIMEOUT_SECONDS = 5.0
+"""Every provider connection: a dead endpoint must fail in seconds, not minutes."""
+READ_TIMEOUT_SECONDS = 60.0
+"""Longest silence while reading an answer."""
+
 
 @dataclass(frozen=True, slots=True)
 class ObjectInfo:

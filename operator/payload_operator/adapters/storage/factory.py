@@ -11,7 +11,12 @@ import json
 import os
 from typing import TYPE_CHECKING, Any
 
-from payload_operator.adapters.storage.base import ObjectStore, StorageAccessDenied
+from payload_operator.adapters.storage.base import (
+    CONNECT_TIMEOUT_SECONDS,
+    READ_TIMEOUT_SECONDS,
+    ObjectStore,
+    StorageAccessDenied,
+)
 from payload_operator.adapters.storage.local import LocalStore
 from payload_operator.api.spec import AzureSpec, Driver, ExternalPayloadStorageSpec, GcsSpec, S3Spec
 from payload_operator.planning import keys
@@ -28,8 +33,6 @@ if TYPE_CHECKING:
 # Each provider's SDK is imported only when a store of that provider is opened: together they cost
 # about a second of start-up, which short CLI runs and Job pods would otherwise pay every time.
 
-CONNECT_TIMEOUT_SECONDS = 5.0
-READ_TIMEOUT_SECONDS = 60.0
 ATTEMPTS = 3  # first try plus two retries
 AZURE_GET_CHUNK = 4 * 1024 * 1024  # also the first GET, which otherwise buffers up to 32 MiB per read
 GCS_SCOPES = ("https://www.googleapis.com/auth/devstorage.read_write",)
@@ -78,7 +81,7 @@ def _open_s3(s3: S3Spec, credentials: SecretValues | None, root: str, pool: int)
     # A session per store: the default boto3 session is not safe to share while clients are created.
     session = boto3.session.Session(**static)
     client = session.client("s3", region_name=s3.region, endpoint_url=s3.endpoint or None, config=config)
-    return S3Store(client, s3.bucket, root=root)
+    return S3Store(client, s3.bucket, root=root, max_connections=pool)
 
 
 def _open_gcs(gcs: GcsSpec, credentials: SecretValues | None, root: str, pool: int) -> GcsStore:
