@@ -59,6 +59,7 @@ class ScaleReport:
     resources: int
     namespaces: int
     settle_seconds: float = 0.0
+    runs_settle_seconds: float = 0.0
     server_requests_to_settle: int = 0
     storage_requests_to_settle: int = 0
     quiet_seconds: float = 0.0
@@ -91,11 +92,17 @@ class ScaleReport:
     def storage_requests_per_resource(self) -> float:
         return self.storage_requests_to_settle / self.resources
 
+    @property
+    def cpu_utilization_quiet(self) -> float:
+        """Share of one core the operator used in the quiet window."""
+        return self.cpu_seconds_quiet / max(self.quiet_seconds, 0.001)
+
     def as_json(self) -> str:
         data = asdict(self) | {
             "server_requests_per_resource": round(self.server_requests_per_resource, 1),
             "storage_requests_per_resource": round(self.storage_requests_per_resource, 1),
             "cpu_ms_per_resource_tick": round(self.cpu_ms_per_resource_tick, 2),
+            "cpu_utilization_quiet": round(self.cpu_utilization_quiet, 2),
         }
         return json.dumps(data, indent=2)
 
@@ -151,11 +158,15 @@ def resources(cluster: Cluster) -> list[dict[str, Any]]:
     return items
 
 
-def ready(body: dict[str, Any]) -> bool:
-    """Ready for the current generation, and the first scheduled run (if any) finished."""
+def run_done(body: dict[str, Any]) -> bool:
+    """The first scheduled run finished (True for resources without runs)."""
     status = body.get("status") or {}
-    if "retention" in body["spec"] and not (status.get("retention") or {}).get("lastResult"):
-        return False
+    return "retention" not in body["spec"] or bool((status.get("retention") or {}).get("lastResult"))
+
+
+def ready(body: dict[str, Any]) -> bool:
+    """Ready for the current generation."""
+    status = body.get("status") or {}
     for item in status.get("conditions") or []:
         if item.get("type") == "Ready":
             return bool(
@@ -234,7 +245,16 @@ def run(
     report.server_requests_to_settle = len(server.requests)
     report.storage_requests_to_settle = len(proxy.requests.all())
     report.cpu_seconds_to_settle = round(operator.cpu_seconds() - cpu_start, 1)
-    log(f"all Ready in {report.settle_seconds}s; letting one resync interval pass before the quiet window")
+    log(f"all Ready in {report.settle_seconds}s; waiting for the first scheduled runs")
+
+    def runs_finished() -> bool:
+        done = sum(1 for body in resources(cluster) if run_done(body))
+        log(f"  first runs finished: {done}/{plan.resources} resources done after {time.monotonic() - started:.0f}s")
+        return done >= plan.resources
+
+    wait_for(runs_finished, plan.settle_timeout, interval=2.0, message="every first scheduled run finished")
+    report.runs_settle_seconds = round(time.monotonic() - started, 1)
+    log("letting one resync interval pass before the quiet window")
 
     # Settled: one full resync interval after the last resource became Ready, then the window opens.
     baseline = resync_reads(server, plan.resources)

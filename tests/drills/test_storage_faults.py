@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,6 +39,7 @@ from tests.drills.storage import (
 from tests.drills.values import SECRETS
 from tests.dw_emulator import EmulatedServer
 from tests.e2e.conftest import secret_manifest
+from tests.e2e.test_retention_e2e import play_kubelet, runner_kubeconfig
 from tests.faultproxy import FaultProxy
 from tests.support.cluster import Cluster
 from tests.support.services import AzuriteEndpoint, GcsEndpoint, S3Endpoint
@@ -45,7 +47,6 @@ from tests.support.waiting import wait_for
 
 DEAD_URL = "http://127.0.0.1:9"  # nothing listens: a call that bypassed the proxy would fail loudly
 LIFECYCLE = {"tmpPrefixes": ["tmp/"], "expirationDays": 10}
-RETRY_WINDOW = 10.0
 
 
 @dataclass(frozen=True)
@@ -242,44 +243,43 @@ def test_runs_under_storage_faults_fail_visibly_delete_nothing_and_the_next_run_
     connection_string = azure_connection_string(azurite, proxies["azure-down"].url)
     cases: dict[str, tuple[RunFault, str, Bucket, tuple[list[str], list[str], list[str]]]] = {}
     manifests = []
-    for fault in RUN_FAULTS:
+    # Every fault under an in-process retention run and an in-process integrity run, plus one integrity
+    # run as a Kubernetes Job, whose pod (played by the drill: this cluster has no kubelet) meets the fault.
+    plan = [(f, kind, "InProcess") for f in RUN_FAULTS for kind in ("retention", "integrity")]
+    plan.append((RUN_FAULTS[0], "integrity", "Job"))
+    for fault, kind, runner in plan:
         proxy = proxies[fault.name]
-        for kind in ("retention", "integrity"):
-            name, bucket, server = (
-                f"{fault.name}-{kind[:3]}",
-                make[fault.provider](),
-                dw_server(["orders"], available_drivers=("s3", "gcs", "azure")),
+        name = f"{fault.name}-{kind[:3]}" + ("-job" if runner == "Job" else "")
+        bucket = make[fault.provider]()
+        server = dw_server(["orders"], available_drivers=("s3", "gcs", "azure"))
+        cases[name] = (fault, kind, bucket, seed_run_bucket(bucket, server))
+        fault.install(proxy, bucket.name, kind)
+        block = spec_block(bucket, proxy.url, account_url=f"{proxy.url}/{azurite.account_name}")
+        audit = {"mode": "Delete", "minAge": "1s"}
+        work = (
+            {"retention": {"schedule": SCHEDULE, "serverPasses": False, "orphanAudit": audit}}
+            if kind == "retention"
+            else {"integrity": {"schedule": SCHEDULE, "mode": "Both", "concurrency": 4}}
+        )
+        manifests.append(
+            eps(
+                drill_namespace,
+                name,
+                url=server.url,
+                dw_namespaces=["orders"],
+                prefix=PREFIX,
+                runner={"type": runner},
+                **block,
+                **work,
             )
-            cases[name] = (fault, kind, bucket, seed_run_bucket(bucket, server))
-            fault.install(proxy, bucket.name, kind)
-            block = spec_block(bucket, proxy.url, account_url=f"{proxy.url}/{azurite.account_name}")
-            work = (
-                {
-                    "retention": {
-                        "schedule": SCHEDULE,
-                        "serverPasses": False,
-                        "orphanAudit": {"mode": "Delete", "minAge": "1s"},
-                    }
-                }
-                if kind == "retention"
-                else {"integrity": {"schedule": SCHEDULE, "mode": "Both", "concurrency": 4}}
-            )
-            manifests.append(
-                eps(
-                    drill_namespace,
-                    name,
-                    url=server.url,
-                    dw_namespaces=["orders"],
-                    prefix=PREFIX,
-                    runner={"type": "InProcess"},
-                    **block,
-                    **work,
-                )
-            )
+        )
     azure_secret = secret_manifest(drill_namespace, "dw-azure", {"connectionString": connection_string})
     apply(drill_cluster, token_secret(drill_namespace), s3_secret(drill_namespace), azure_secret, *manifests)
 
+    kubelet = Kubelet(drill_cluster, drill_namespace)
+
     def results(want: Callable[[str, dict[str, Any]], bool]) -> dict[str, dict[str, Any]] | None:
+        kubelet.play_new_jobs()
         items = list_eps(drill_cluster, drill_namespace)
         done = {n: b for n, b in items.items() if n in cases and want(n, run_block(b, cases[n][1]))}
         return done if len(done) == len(cases) else None
@@ -305,6 +305,7 @@ def test_runs_under_storage_faults_fail_visibly_delete_nothing_and_the_next_run_
         interval=1,
         message="the next scheduled runs succeed",
     )
+    assert len(kubelet.played) >= 2, f"the Job run ran under the fault and after it: {kubelet.played}"
     for name, (fault, kind, bucket, (referenced, orphans, outside)) in cases.items():
         block = run_block(succeeded[name], kind)
         history = [r["result"] for r in block["recentRuns"]]  # newest first: the faulty run, then successes
@@ -333,3 +334,25 @@ def list_eps(cluster: Cluster, namespace: str) -> dict[str, dict[str, Any]]:
         "GET", f"/apis/payloads.durable-workflow.io/v1alpha1/namespaces/{namespace}/externalpayloadstorages"
     )
     return {body["metadata"]["name"]: body for body in items["items"]}
+
+
+class Kubelet:
+    """Plays the kubelet for the run Jobs the operator creates (the test cluster runs no pods): each new
+    Job's command runs once, as its pod would, with the runner ServiceAccount's rights."""
+
+    def __init__(self, cluster: Cluster, namespace: str) -> None:
+        self.cluster = cluster
+        self.namespace = namespace
+        self.played: list[str] = []
+        self._kubeconfig: Path | None = None
+
+    def play_new_jobs(self) -> None:
+        selector = "app.kubernetes.io/component=run"
+        path = f"/apis/batch/v1/namespaces/{self.namespace}/jobs?labelSelector={selector}"
+        for job in self.cluster.api("GET", path)["items"]:
+            if job["metadata"]["name"] in self.played:
+                continue
+            if self._kubeconfig is None:
+                self._kubeconfig = runner_kubeconfig(self.cluster, self.namespace)
+            self.played.append(job["metadata"]["name"])
+            play_kubelet(job, self._kubeconfig)
