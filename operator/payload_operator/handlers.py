@@ -11,6 +11,7 @@ import asyncio
 import copy
 import logging
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import kopf
@@ -23,6 +24,7 @@ from payload_operator.api.spec import API_GROUP, API_VERSION, PLURAL, DeletionPo
 from payload_operator.backoff import Backoff
 from payload_operator.config import OperatorConfig
 from payload_operator.manifest import Resource
+from payload_operator.planning.policy_report import EventNote
 from payload_operator.reconcile import engine
 from payload_operator.reconcile.lifecycle import reconcile_lifecycle, release_lifecycle
 from payload_operator.reconcile.policy import disable_all
@@ -93,8 +95,8 @@ def _state(memo: kopf.Memo) -> engine.ResourceState:
     return state
 
 
-def _post_events(body: kopf.Body, result: engine.PassResult) -> None:
-    for note in result.events:
+def _post_events(body: kopf.Body, notes: Iterable[EventNote]) -> None:
+    for note in notes:
         kopf.event(body, type=note.type, reason=note.reason, message=note.message)
 
 
@@ -103,7 +105,7 @@ async def _policy_pass(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo) -> N
     result = await engine.reconcile_policy(copy.deepcopy(dict(body)), memo.kube, state)
     engine.record_outcome(state, result)
     add(patch, result.change)
-    _post_events(body, result)
+    _post_events(body, result.events)
 
 
 async def _sweep_pass(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, resource: Resource) -> None:
@@ -137,8 +139,7 @@ async def tick(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) ->
         runs = await tick_runs(copy.deepcopy(dict(body)), memo.kube, CONFIG, RUN_KINDS, memo.runs)
         if runs.change is not None:
             add(patch, runs.change)
-        for note in runs.events:
-            kopf.event(body, type=note.type, reason=note.reason, message=note.message)
+        _post_events(body, runs.events)
 
 
 @kopf.on.delete(*RESOURCE)
