@@ -60,6 +60,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf
     memo.kube = KubeClient.from_connection(connection)
     memo.runs = RunnerState()  # scheduled runs (retention, integrity): shared by every resource
     logging.getLogger("kopf.objects").addFilter(_QuietTimer())
+    # httpx logs every request at INFO: two lines per resource per resync would bury what matters.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     if CONFIG.metrics_port:
         start_http_server(CONFIG.metrics_port)
         logger.info("metrics served on :%d/metrics", CONFIG.metrics_port)

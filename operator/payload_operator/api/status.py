@@ -95,7 +95,7 @@ class LifecycleStatus(ApiModel):
     foreign_rule_count: Annotated[int, Field(ge=0)] = 0
     """Rules on the bucket that belong to someone else and were preserved."""
     last_verified_time: str | None = None
-    """When the rules were last read back and found as desired."""
+    """When the rules were last written and read back as desired (a resync that finds them unchanged keeps it)."""
     drift_repairs: Annotated[int, Field(ge=0)] = 0
     """How many times owned rules edited or removed by hand were put back."""
     last_sweep: dict[str, int] | None = None

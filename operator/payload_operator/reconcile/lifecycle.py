@@ -19,7 +19,7 @@ from payload_operator.adapters.storage.factory import open_store
 from payload_operator.api.spec import LifecycleMode
 from payload_operator.api.status import ConditionType, LifecycleStatus
 from payload_operator.lifecycle_sweep import sweep_tmp
-from payload_operator.lifecycle_sync import remove_owned_rules, sync_lifecycle
+from payload_operator.lifecycle_sync import LifecycleOutcome, remove_owned_rules, sync_lifecycle
 from payload_operator.manifest import Resource
 from payload_operator.planning.conditions import false
 from payload_operator.planning.lifecycle import lifecycle_mode
@@ -40,6 +40,23 @@ class LifecyclePass:
 def _previous(status: Any) -> LifecycleStatus | None:
     raw = status.get("lifecycle") if isinstance(status, dict) else None
     return LifecycleStatus.model_validate(raw) if isinstance(raw, dict) else None
+
+
+def _sync_rules(
+    resource: Resource,
+    credentials: SecretValues | None,
+    now: datetime,
+    previous: LifecycleStatus | None,
+    spec_changed: bool,
+) -> LifecycleOutcome | None:
+    """Open the rule store, sync, close; None where the provider keeps no rules (local, Azure without ARM)."""
+    rule_store = open_rule_store(resource.spec, credentials)
+    if rule_store is None:
+        return None
+    try:
+        return sync_lifecycle(resource, rule_store, now=now, previous=previous, spec_changed=spec_changed)
+    finally:
+        rule_store.close()
 
 
 async def _credentials(kube: KubeClient, resource: Resource) -> SecretValues | None:
@@ -78,15 +95,10 @@ async def reconcile_lifecycle(
     try:
         credentials = await _credentials(kube, resource)
         mode = lifecycle_mode(resource.spec)
-        rule_store = open_rule_store(resource.spec, credentials)
+        # Opening a provider client costs real CPU: it happens in the worker thread, never on the event loop.
+        outcome = await asyncio.to_thread(_sync_rules, resource, credentials, now, previous, spec_changed)
         result: LifecyclePass | None = None
-        if rule_store is not None:
-            try:
-                outcome = await asyncio.to_thread(
-                    sync_lifecycle, resource, rule_store, now=now, previous=previous, spec_changed=spec_changed
-                )
-            finally:
-                rule_store.close()
+        if outcome is not None:
             metrics.record_lifecycle_rules(
                 resource, len(outcome.status.owned_rule_ids), outcome.status.foreign_rule_count
             )
