@@ -18,7 +18,6 @@ from tests.conftest import delete_namespace
 from tests.ship.kube import create_namespace
 from tests.support.cluster import Cluster, start_cluster
 
-ADMIN_TOKEN = "adm-ship-5d1c0e7b93"  # distinctive, so leak checks can search for it
 # The user's choice, read at collection: other fixtures (tests/e2e's operator) export KUBECONFIG for their own
 # cluster while the session runs, and these tests must not follow them there.
 USER_KUBECONFIG = os.environ.get("KUBECONFIG")

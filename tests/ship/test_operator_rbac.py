@@ -19,11 +19,11 @@ from tests.conftest import delete_namespace
 from tests.dw_emulator import EmulatedServer, Tokens
 from tests.e2e.conftest import condition, eps_manifest, secret_manifest, wait_condition
 from tests.ship.chart import CRD_NAME, install, operator_container, render, uninstall
-from tests.ship.conftest import ADMIN_TOKEN
 from tests.ship.kube import apply, can_i, create_namespace, delete_crds, service_account, wait_established
 from tests.ship.lua_health import health
 from tests.ship.operator_process import OperatorProcess, start_operator
 from tests.support.cluster import ApiError, Cluster
+from tests.support.operator_fixtures import ADMIN_TOKEN
 from tests.support.waiting import wait_for
 
 RELEASE = "payload-operator"
