@@ -97,7 +97,10 @@ async def reconcile_policy(
     resource, spec = parsed, parsed.spec
     status = body.get("status") or {}
     generation = int(body["metadata"].get("generation") or 0)
-    spec_changed = state.last_generation != generation or status.get("observedGeneration") != generation
+    # Status remembers the generation last reconciled, so a restarted operator does not mistake every
+    # resource for a changed one (which would re-probe storage, a write, and miss drift made meanwhile).
+    remembered = state.last_generation if state.last_generation is not None else status.get("observedGeneration")
+    spec_changed = remembered != generation or status.get("observedGeneration") != generation
     fields: dict[str, Any] = {"bucket": spec.bucket}
     changes = immutable_field_changes(spec, _bound(status))
     if changes:
