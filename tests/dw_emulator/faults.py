@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from tests.support.counted_rules import CountedRules
 
 FaultKind = Literal["status", "malformed_json", "wrong_content_type", "truncated", "reset"]
 
@@ -44,8 +45,7 @@ class Faults:
     """
 
     def __init__(self, on_down_change: Callable[[bool], None] | None = None) -> None:
-        self._lock = threading.Lock()
-        self._rules: list[FaultRule] = []
+        self._rules: CountedRules[FaultRule] = CountedRules()
         self._down = False
         self._on_down_change = on_down_change
         self.latency: float = 0.0
@@ -69,9 +69,7 @@ class Faults:
 
     # -- rules ----------------------------------------------------------------
     def add(self, rule: FaultRule) -> FaultRule:
-        with self._lock:
-            self._rules.append(rule)
-        return rule
+        return self._rules.add(rule)
 
     def set(
         self,
@@ -117,25 +115,14 @@ class Faults:
 
     def take(self, method: str, path: str) -> FaultRule | None:
         """Return (and consume one use of) the first rule matching the request."""
-        with self._lock:
-            for rule in self._rules:
-                if rule.matches(method, path):
-                    rule.applied += 1
-                    if rule.count is not None:
-                        rule.count -= 1
-                        if rule.count <= 0:
-                            self._rules.remove(rule)
-                    return rule
-        return None
+        return self._rules.take_first(lambda rule: rule.matches(method, path))
 
     def rules(self) -> list[FaultRule]:
-        with self._lock:
-            return list(self._rules)
+        return self._rules.snapshot()
 
     def clear(self) -> None:
         """Remove every rule and reset every switch (an outage ends too)."""
-        with self._lock:
-            self._rules.clear()
+        self._rules.clear()
         self.latency = 0.0
         self.unauthorized = False
         self.storage_status = None

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from typing import Literal
+
+from tests.support.counted_rules import CountedRules
 
 FaultKind = Literal["delay", "status", "drop", "reset", "truncate"]
 """delay: hold the request, then forward it. status: answer it without forwarding. drop: close the
@@ -39,46 +40,19 @@ class Rule:
         )
 
 
-class Rules:
+class Rules(CountedRules[Rule]):
     """The active rules, first match wins; safe to change from any thread while the proxy runs."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._rules: list[Rule] = []
 
     def add(self, rule: Rule) -> Rule:
         """Append a rule (it applies to requests that arrive from now on)."""
         if rule.count is not None and rule.count < 1:
             raise ValueError("count must be at least 1 (or None: until removed)")
-        with self._lock:
-            self._rules.append(rule)
-        return rule
-
-    def remove(self, rule: Rule) -> None:
-        """Stop applying one rule."""
-        with self._lock:
-            if rule in self._rules:
-                self._rules.remove(rule)
+        return super().add(rule)
 
     def take(self, method: str, path: str, query: str) -> Rule | None:
         """The first rule matching the request, with one use consumed."""
-        with self._lock:
-            for rule in self._rules:
-                if rule.matches(method, path, query):
-                    rule.applied += 1
-                    if rule.count is not None:
-                        rule.count -= 1
-                        if rule.count <= 0:
-                            self._rules.remove(rule)
-                    return rule
-        return None
+        return self.take_first(lambda rule: rule.matches(method, path, query))
 
     def active(self) -> list[Rule]:
         """A snapshot of the rules in force."""
-        with self._lock:
-            return list(self._rules)
-
-    def clear(self) -> None:
-        """Remove every rule."""
-        with self._lock:
-            self._rules.clear()
+        return self.snapshot()
