@@ -137,6 +137,21 @@ def test_an_overwrite_during_a_read_never_mixes_bytes(provider: Provider, store:
     assert first + rest == old
 
 
+@pytest.mark.parametrize("key", ["p/with space+plus", "p/tilde~and%25percent", "p/ünïcode/ключ", "p/a=b&c;d,e"])
+def test_keys_that_need_encoding_read_back(store: ObjectStore, key: str) -> None:
+    store.put(key, key.encode())
+
+    assert b"".join(store.read_chunks(key)) == key.encode()
+
+
+def test_a_listing_longer_than_a_first_page_is_complete(store: ObjectStore) -> None:
+    keys = [f"avro/{i:03d}" for i in range(150)]  # the S3 adapter's first page holds 100
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda key: store.put(key, b"x"), keys))
+
+    assert [o.key for o in store.list("avro/")] == keys
+
+
 def test_reading_a_missing_key_raises_file_not_found(store: ObjectStore) -> None:
     with pytest.raises(FileNotFoundError) as raised:
         list(store.read_chunks("absent/key"))

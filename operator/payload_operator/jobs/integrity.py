@@ -32,6 +32,7 @@ from payload_operator.jobs.refset import ReferenceSet, directory_of
 from payload_operator.planning import keys
 from payload_operator.runs.base import RunContext, Shard
 
+FIRST_LIST_BATCH = 100  # small, so the first reads start as soon as a first (small) page is in
 LIST_BATCH = 1000
 NOT_OBSERVABLE = (
     "references not observable: the server returns offloaded payloads inline, so there is nothing to"
@@ -237,8 +238,18 @@ async def _list(
 
 
 async def _listed(store: ObjectStore, prefix: str) -> AsyncIterator[ObjectInfo]:
-    """The listing, fetched in page-sized batches on a worker thread."""
+    """The listing, fetched in page-sized batches on a worker thread one batch ahead of the checks, so
+    the reads never stall at a page boundary waiting for the next listing call."""
     iterator: Iterator[ObjectInfo] = iter(store.list(prefix))
-    while batch := await asyncio.to_thread(lambda: list(itertools.islice(iterator, LIST_BATCH))):
-        for info in batch:
-            yield info
+
+    def next_batch(size: int) -> list[ObjectInfo]:
+        return list(itertools.islice(iterator, size))
+
+    ahead = asyncio.ensure_future(asyncio.to_thread(next_batch, FIRST_LIST_BATCH))
+    try:
+        while batch := await ahead:
+            ahead = asyncio.ensure_future(asyncio.to_thread(next_batch, LIST_BATCH))
+            for info in batch:
+                yield info
+    finally:
+        ahead.cancel()  # a consumer that stops early (a failed run) leaves no batch behind

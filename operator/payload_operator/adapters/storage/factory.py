@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, cast
 
 from payload_operator.adapters.storage.base import (
     CONNECT_TIMEOUT_SECONDS,
@@ -74,14 +75,36 @@ def _open_s3(s3: S3Spec, credentials: SecretValues | None, root: str, pool: int)
         # total_max_attempts counts the first try; botocore's "max_attempts" counts retries only.
         retries={"mode": "standard", "total_max_attempts": ATTEMPTS},
         max_pool_connections=pool,
+        # SigV4 everywhere: botocore would otherwise presign with SigV2, which newer regions refuse.
+        signature_version="s3v4",
         s3={"addressing_style": "path" if s3.force_path_style else "auto"},
         # Integrity is judged by the caller's own sha256 over the bytes, identically on every provider.
         response_checksum_validation="when_required",
     )
     # A session per store: the default boto3 session is not safe to share while clients are created.
-    session = boto3.session.Session(**static)
+    session = boto3.session.Session(botocore_session=_botocore_session(), **static)
     client = session.client("s3", region_name=s3.region, endpoint_url=s3.endpoint or None, config=config)
-    return S3Store(client, s3.bucket, root=root, max_connections=pool)
+    return S3Store(client, s3.bucket, credentials=session.get_credentials(), root=root, max_connections=pool)
+
+
+def _botocore_session() -> Any:
+    """A botocore session whose parser reads ISO 8601 timestamps (every listed object has one) with the
+    standard library, about five times as fast as botocore's dateutil default, which stays the fallback."""
+    import botocore.session
+    from botocore.utils import parse_timestamp
+
+    def timestamp(value: str) -> datetime:
+        try:
+            parsed = datetime.fromisoformat(value)
+        except (TypeError, ValueError):
+            parsed = None
+        if parsed is None or parsed.tzinfo is None:  # RFC 1123, epoch seconds, no zone: botocore decides
+            return cast(datetime, parse_timestamp(value))
+        return parsed
+
+    session = botocore.session.get_session()
+    session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=timestamp)
+    return session
 
 
 def _open_gcs(gcs: GcsSpec, credentials: SecretValues | None, root: str, pool: int) -> GcsStore:
