@@ -5,6 +5,8 @@
 # Lifecycle is enforced fast: `rgw lc debug interval = 10` makes one "day" last 10 seconds.
 # Run it in its own session (setsid): the daemons fork into the background. Stop with rgw-down.sh <workdir>.
 # Prints "S3_ENDPOINT=... S3_ACCESS_KEY=... S3_SECRET_KEY=..." and writes them to <workdir>/endpoint.env.
+# Optional: RGW_MEMSTORE_BYTES (the in-memory OSD's size, default 1 GiB), RGW_FRONTEND_OPTIONS (added to
+# the beast frontend line, e.g. tcp_nodelay=1).
 # Needs: apt-get install ceph-mon ceph-osd radosgw ceph-common uuid-runtime curl
 set -euo pipefail
 if [ $# -lt 2 ]; then echo "usage: $0 <workdir> <s3-port> [<mon-port>]" >&2; exit 2; fi
@@ -66,7 +68,7 @@ mon data = $D/mon.\$id
 client mount timeout = 30
 rados mon op timeout = 30
 [client.rgw]
-rgw frontends = beast endpoint=127.0.0.1:$PORT
+rgw frontends = beast endpoint=127.0.0.1:$PORT${RGW_FRONTEND_OPTIONS:+ $RGW_FRONTEND_OPTIONS}
 rgw lc debug interval = 10
 rgw enable lc threads = true
 CONF

@@ -6,13 +6,14 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.faultproxy import FaultProxy
+from tests.support.httpserver import local_http_server
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -71,14 +72,8 @@ class _Handler(BaseHTTPRequestHandler):
 @pytest.fixture
 def upstream() -> Iterator[str]:
     _Handler.seen = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with local_http_server(_Handler) as url:
+        yield url
 
 
 @pytest.fixture

@@ -5,14 +5,14 @@ The effect on time is measured in benchmarks/integrity_hash.py; this checks the 
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
 
 from payload_operator.adapters.storage import quickack
+from tests.support.httpserver import local_http_server
 
 pytestmark = pytest.mark.skipif(quickack.TCP_QUICKACK is None, reason="TCP_QUICKACK is Linux-only")
 
@@ -35,14 +35,8 @@ class _Small(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Small)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with local_http_server(_Small) as url:
+        yield url
 
 
 def test_each_response_on_a_kept_alive_connection_is_acknowledged_at_once(

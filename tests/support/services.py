@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,8 +131,9 @@ def ceph_missing() -> list[str]:
 
 
 @contextmanager
-def start_rgw(timeout: float = RGW_START_TIMEOUT) -> Iterator[S3Endpoint]:
+def start_rgw(timeout: float = RGW_START_TIMEOUT, settings: Mapping[str, str] | None = None) -> Iterator[S3Endpoint]:
     """Ceph radosgw via scripts/rgw-up.sh (1 mon + 1 memstore OSD + rgw; lifecycle day = 10 s).
+    `settings` are the script's optional environment (RGW_MEMSTORE_BYTES, RGW_FRONTEND_OPTIONS).
 
     Raises ServiceUnavailable if the Ceph packages are missing.
     """
@@ -149,7 +150,7 @@ def start_rgw(timeout: float = RGW_START_TIMEOUT) -> Iterator[S3Endpoint]:
     try:
         for attempt in range(3):
             s3_port, mon_port = free_ports(2)
-            env = {**os.environ, "RGW_START_TIMEOUT": str(int(timeout))}
+            env = {**os.environ, **(settings or {}), "RGW_START_TIMEOUT": str(int(timeout))}
             # own session: the daemons fork into the background; output to a file, never to a pipe
             # (a daemon inheriting the pipe would keep it open and block the read forever)
             with log_path.open("ab") as log:
