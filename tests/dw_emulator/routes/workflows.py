@@ -90,6 +90,16 @@ def _lookup(request: web.Request) -> tuple[Workflow | None, Run | None]:
     return wf, next((r for r in wf.runs if r.run_id == run_id), None)
 
 
+def _addressed_run(request: web.Request) -> tuple[Workflow, Run] | web.Response:
+    """The workflow and run a /runs/{run_id} route names, or the server's 404 for whichever is missing."""
+    wf, run = _lookup(request)
+    if wf is None:
+        return _not_found(request.match_info["workflow_id"])
+    if run is None:
+        return _not_found(wf.workflow_id, request.match_info["run_id"])
+    return wf, run
+
+
 @route(META)
 @guarded
 async def list_workflows(request: web.Request) -> web.Response:
@@ -140,22 +150,20 @@ async def list_runs(request: web.Request) -> web.Response:
 @route(META)
 @guarded
 async def describe_run(request: web.Request) -> web.Response:
-    wf, run = _lookup(request)
-    if wf is None:
-        return _not_found(request.match_info["workflow_id"])
-    if run is None:
-        return _not_found(wf.workflow_id, request.match_info["run_id"])
+    found = _addressed_run(request)
+    if isinstance(found, web.Response):
+        return found
+    wf, run = found
     return json_response(run_detail(request.app[CTX], wf, run, "describe_run"))
 
 
 @route(META)
 @guarded
 async def history(request: web.Request) -> web.Response:
-    wf, run = _lookup(request)
-    if wf is None:
-        return _not_found(request.match_info["workflow_id"])
-    if run is None:
-        return _not_found(wf.workflow_id, request.match_info["run_id"])
+    found = _addressed_run(request)
+    if isinstance(found, web.Response):
+        return found
+    _, run = found
     query = dict(request.query)
     errors = validate(query, {"page_size": ["nullable", "integer", "min:1", "max:1000"]})
     if errors:
@@ -181,11 +189,10 @@ async def history(request: web.Request) -> web.Response:
 @route(META)
 @guarded
 async def export(request: web.Request) -> web.Response:
-    wf, run = _lookup(request)
-    if wf is None:
-        return _not_found(request.match_info["workflow_id"])
-    if run is None:
-        return _not_found(wf.workflow_id, request.match_info["run_id"])
+    found = _addressed_run(request)
+    if isinstance(found, web.Response):
+        return found
+    wf, run = found
     return json_response(build_export(request.app[CTX], wf, run))
 
 
