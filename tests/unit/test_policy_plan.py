@@ -26,9 +26,69 @@ def test_s3_policy_is_complete_and_credential_free() -> None:
         "driver": "s3",
         "enabled": True,
         "threshold_bytes": 2097152,
-        "config": {"bucket": "dw-payloads", "region": "us-east-1", "prefix": "namespaces/orders"},
+        "config": {
+            "disk": "external-payload-s3",
+            "bucket": "dw-payloads",
+            "region": "us-east-1",
+            "prefix": "namespaces/orders",
+        },
     }
     assert "creds" not in json.dumps(body)
+
+
+@pytest.mark.parametrize(
+    ("driver", "generation", "disk"),
+    [
+        # Gen A builds a provider driver only from config.disk plus config.bucket (captured exchanges).
+        ("s3", ServerGeneration.A, "external-payload-s3"),
+        ("gcs", ServerGeneration.A, "external-payload-gcs"),
+        ("azure", ServerGeneration.A, "external-payload-azure"),
+        # Gen B: s3 without a disk uses the fixed external-payload-s3 disk; gcs and azure need one (§8).
+        ("s3", ServerGeneration.B, None),
+        ("gcs", ServerGeneration.B, "external-payload-gcs"),
+        ("azure", ServerGeneration.B, "external-payload-azure"),
+        ("local", ServerGeneration.A, None),
+        ("local", ServerGeneration.B, None),
+    ],
+)
+def test_each_generation_gets_the_disk_it_needs(driver: str, generation: ServerGeneration, disk: str | None) -> None:
+    blocks = {
+        "s3": {"bucket": "dw-payloads"},
+        "gcs": {"bucket": "dw-payloads"},
+        "azure": {"container": "dw-payloads", "accountUrl": "https://a.blob.core.windows.net"},
+        "local": {"path": "/var/lib/dw"},
+    }
+    s = spec(**({"driver": driver, "s3": None} | {driver: blocks[driver]}))
+    assert policy.desired_policy(s, generation)["config"].get("disk") == disk
+
+
+def test_spec_names_the_disk() -> None:
+    s = spec(server=SERVER | {"storageDisk": "payloads-minio"})
+    assert policy.desired_policy(s, ServerGeneration.A)["config"]["disk"] == "payloads-minio"
+    assert policy.desired_policy(s, ServerGeneration.B)["config"]["disk"] == "payloads-minio"
+
+
+def test_driver_unavailable_remedy_names_disk_and_env_secret() -> None:
+    gen_a = policy.driver_unavailable_remedy(spec(), ServerGeneration.A, "payloads-server-env")
+    assert "'external-payload-s3'" in gen_a
+    assert "spec.server.storageDisk" in gen_a
+    assert "DW_EXTERNAL_PAYLOAD_S3_*" in gen_a
+    assert "payloads-server-env" in gen_a
+    gen_b = policy.driver_unavailable_remedy(spec(), ServerGeneration.B, "payloads-server-env")
+    assert "fixed disk external-payload-s3" in gen_b
+    assert "payloads-server-env" in gen_b
+    gcs = spec(driver="gcs", s3=None, gcs={"bucket": "dw-payloads"})
+    assert "'external-payload-gcs'" in policy.driver_unavailable_remedy(gcs, ServerGeneration.B, "x")
+
+
+def test_local_prefix_is_noted_as_ignored() -> None:
+    local = spec(driver="local", s3=None, local={"path": "/var/lib/dw"}, prefix="team/a")
+    [note] = policy.spec_notes(local)
+    assert "ignored by the local driver" in note
+    assert "/var/lib/dw/avro/" in note
+    assert local.key_prefix == ""
+    assert spec(prefix="team/a").key_prefix == "team/a"
+    assert policy.spec_notes(spec(prefix="team/a")) == []
 
 
 def test_gen_a_never_gets_keys_it_would_drop() -> None:
@@ -38,8 +98,8 @@ def test_gen_a_never_gets_keys_it_would_drop() -> None:
     gen_a = policy.desired_policy(s, ServerGeneration.A)
     gen_b = policy.desired_policy(s, ServerGeneration.B)
     assert gen_a["driver"] == gen_b["driver"] == "azure"  # never azure-blob: the server refuses it
-    assert gen_a["config"] == {"bucket": "dw-payloads"}
-    assert gen_b["config"] == {"container": "dw-payloads", "scheme": "azure-blob"}
+    assert gen_a["config"] == {"disk": "external-payload-azure", "bucket": "dw-payloads"}
+    assert gen_b["config"] == {"disk": "external-payload-azure", "container": "dw-payloads", "scheme": "azure-blob"}
 
 
 def test_gcs_carries_the_sdk_scheme_on_servers_that_know_it() -> None:
@@ -58,7 +118,13 @@ def test_server_echo_with_slashes_and_empty_values_is_not_drift() -> None:
         "driver": "S3",
         "enabled": True,
         "threshold_bytes": 2097152,
-        "config": {"bucket": "dw-payloads", "region": "us-east-1", "prefix": "a/b/", "endpoint": None},
+        "config": {
+            "disk": "external-payload-s3",
+            "bucket": "dw-payloads",
+            "region": "us-east-1",
+            "prefix": "a/b/",
+            "endpoint": None,
+        },
     }
     assert policy.policy_differences(desired, echoed) == []
 
@@ -72,13 +138,17 @@ def test_server_echo_with_slashes_and_empty_values_is_not_drift() -> None:
                 "driver": "local",
                 "enabled": True,
                 "threshold_bytes": 2097152,
-                "config": {"bucket": "dw-payloads", "region": "us-east-1"},
+                "config": {"disk": "external-payload-s3", "bucket": "dw-payloads", "region": "us-east-1"},
             },
             ["driver is 'local', want 's3'"],
         ),
         (
             {"driver": "s3", "enabled": False, "threshold_bytes": 2097152, "config": {"bucket": "dw-payloads"}},
-            ["enabled is False, want True", "config.region is None, want 'us-east-1'"],
+            [
+                "enabled is False, want True",
+                "config.disk is None, want 'external-payload-s3'",
+                "config.region is None, want 'us-east-1'",
+            ],
         ),
     ],
 )

@@ -101,6 +101,12 @@ class ServerSpec(ApiModel):
     """How often the operator re-reads the server policy to find and repair drift."""
     request_timeout_seconds: Annotated[int, Field(ge=1, le=300)] = 15
     """Timeout of one HTTP call to the server."""
+    storage_disk: Annotated[str, Field(max_length=255, pattern=r"^$|^[A-Za-z0-9._-]+$")] = ""
+    """Filesystem disk of the server's configuration sent as config.disk for s3, gcs and azure (not local).
+    Empty picks the default for the driver: external-payload-s3, external-payload-gcs or
+    external-payload-azure. Gen A servers build a provider driver only from a named disk and a bucket;
+    Gen B servers use their fixed external-payload-s3 disk for s3 when none is set here, and need a
+    disk defined in the server image for gcs and azure."""
 
 
 class S3CredentialsRef(ApiModel):
@@ -415,7 +421,9 @@ class ExternalPayloadStorageSpec(ApiModel):
     local: LocalSpec | None = None
     """Local directory settings, with driver local."""
     prefix: Annotated[str, Field(max_length=1024, pattern=PREFIX_PATTERN)] = ""
-    """Root of every key, e.g. namespaces/orders; segments of [A-Za-z0-9._~-], no "." or ".." (immutable)."""
+    """Root of every key, e.g. namespaces/orders; segments of [A-Za-z0-9._~-], no "." or ".." (immutable).
+    The local driver ignores it: the server and the SDK write local payloads under <path>/avro/ whatever
+    the prefix, so the operator looks there too and warns (condition PolicySynced) when one is set."""
     threshold_bytes: Annotated[int, Field(ge=1, le=1073741824)] = 2097152
     """Payloads larger than this are stored externally."""
     enabled: bool = True
@@ -449,6 +457,11 @@ class ExternalPayloadStorageSpec(ApiModel):
                         "spec.lifecycle.tmpPrefixes must not reach the payload objects under avro/ or quarantine/"
                     )
         return self
+
+    @property
+    def key_prefix(self) -> str:
+        """The prefix payload keys really start with: the local driver ignores spec.prefix (server and SDK)."""
+        return "" if self.driver == Driver.LOCAL else self.prefix
 
     @property
     def bucket(self) -> str:

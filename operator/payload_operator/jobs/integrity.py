@@ -3,9 +3,10 @@
 Referenced mode checks every object the server's histories point to (size and sha256); Inventory mode
 checks every object listed under <root>/avro/ against the sha256 its key names, with no server at all;
 Both does one pass that reads each object once, with the references' sizes where there are any. A
-server that inlines offloaded payloads shows no references (contract §12): Referenced then has nothing
-to enumerate, says so, and falls back to Inventory. Nothing is ever deleted; corrupt objects may be
-copied aside (`onCorrupt: Quarantine`).
+server that advertises no reference schema, or inlines offloaded payloads, shows no references
+(contract §12): the result then says `referencesObservable: false` and is never a success, Both still
+checks the listing, and Referenced checks nothing it was not asked to. Nothing is ever deleted; corrupt
+objects may be copied aside (`onCorrupt: Quarantine`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from payload_operator.adapters.storage.base import ObjectInfo, ObjectStore, Stor
 from payload_operator.adapters.storage.factory import open_store
 from payload_operator.api.spec import IntegrityMode, IntegritySpec, OnCorrupt
 from payload_operator.jobs import integrity_report
+from payload_operator.jobs.discovery import discover
 from payload_operator.jobs.hashing import Check, Problem, Verdict, verify
 from payload_operator.jobs.integrity_report import Tally
 from payload_operator.jobs.integrity_sources import collect_references, walk_summary
@@ -34,10 +36,6 @@ from payload_operator.runs.base import RunContext, Shard
 
 FIRST_LIST_BATCH = 100  # small, so the first reads start as soon as a first (small) page is in
 LIST_BATCH = 1000
-NOT_OBSERVABLE = (
-    "references not observable: the server returns offloaded payloads inline, so there is nothing to"
-    " enumerate; ran Inventory instead"
-)
 
 Progress = Callable[[str], None]
 
@@ -92,10 +90,10 @@ class IntegrityRun:
             await asyncio.to_thread(store.probe)  # a wrong bucket or credentials fail the run, not each read
             if mode is not IntegrityMode.INVENTORY:
                 references = await self._references(context, settings, tally, extra)
-                if references is None:
-                    mode = IntegrityMode.INVENTORY
+                if references is None and mode is IntegrityMode.BOTH:
+                    mode = IntegrityMode.INVENTORY  # the half that needs no references still runs
             claims = _Claims(references)
-            checker = _Checker(store, spec.prefix, self.on_corrupt or settings.on_corrupt, tally, self.progress)
+            checker = _Checker(store, spec.key_prefix, self.on_corrupt or settings.on_corrupt, tally, self.progress)
             async with BoundedPool(checker.work, checker.record, workers=settings.concurrency) as pool:
                 if mode is not IntegrityMode.REFERENCED:
                     await _list(
@@ -103,12 +101,14 @@ class IntegrityRun:
                         claims,
                         pool,
                         tally,
-                        prefix=spec.prefix,
+                        prefix=spec.key_prefix,
                         shard=context.shard,
                         sample_ratio=settings.sample_ratio,
                     )
                 for check in claims.unlisted():
                     await pool.submit(check)
+            if mode is IntegrityMode.REFERENCED and tally.counts["checked"] == 0:
+                extra["storeHoldsObjects"] = await asyncio.to_thread(_holds_payloads, store, spec.key_prefix)
         finally:
             await asyncio.to_thread(store.close)
             if references is not None:
@@ -119,13 +119,23 @@ class IntegrityRun:
     async def _references(
         context: RunContext, settings: IntegritySpec, tally: Tally, extra: dict[str, Any]
     ) -> ReferenceSet | None:
-        """The shard's distinct references from the walk; None when the server makes them unobservable."""
+        """The shard's distinct references from the walk; None when the server makes them unobservable,
+        by its cluster-info (no reference schema, as the orphan audit reads it) or by the walk."""
         spec = context.resource.spec
         if not context.server_token:
             raise MissingServerToken("reading the server's histories needs its token")
         async with ServerClient(
             spec.server.url, context.server_token, timeout=spec.server.request_timeout_seconds
         ) as client:
+            discoveries, errors = await discover(client, spec.server.namespaces)
+            silent = [ns for ns, found in discoveries.items() if not found.advertises_references]
+            why = [f"{e}" for e in errors] + [
+                f"namespace {ns}: cluster-info advertises no payload reference schema" for ns in silent
+            ]
+            if why:
+                extra["referencesObservable"] = False
+                tally.notes.append(f"references not observable: {why[0]}")
+                return None
             references, stats = await collect_references(client, spec, context.shard, settings.sample_ratio, tally)
         extra["walk"] = walk_summary(stats, len(spec.server.namespaces))
         if stats.failed_pages:
@@ -134,7 +144,10 @@ class IntegrityRun:
             return references
         references.close()
         extra["referencesObservable"] = False
-        tally.notes.append(NOT_OBSERVABLE)
+        tally.notes.append(
+            f"references not observable: the server returned {stats.inline_over_threshold} offloaded payload(s)"
+            " inline and no reference"
+        )
         return None
 
     def merge(self, shard_results: list[Mapping[str, Any]]) -> dict[str, Any]:
@@ -235,6 +248,11 @@ async def _list(
                 for previous in unlisted:
                     await pool.submit(previous)
                 await pool.submit(check)
+
+
+def _holds_payloads(store: ObjectStore, prefix: str) -> bool:
+    """Whether anything lies under <root>/avro/ (one listing entry is enough)."""
+    return next(iter(store.list(keys.payload_prefix(prefix))), None) is not None
 
 
 async def _listed(store: ObjectStore, prefix: str) -> AsyncIterator[ObjectInfo]:

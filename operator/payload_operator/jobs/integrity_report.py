@@ -109,6 +109,8 @@ def merge(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         merged[key] = sum(int(r.get(key, 0)) for r in results)
     merged["durationSeconds"] = max(float(r.get("durationSeconds", 0.0)) for r in results)
     merged["referencesObservable"] = all(r.get("referencesObservable", True) for r in results)
+    if any("storeHoldsObjects" in r for r in results):
+        merged["storeHoldsObjects"] = any(r.get("storeHoldsObjects") for r in results)
     walks = [r["walk"] for r in results if isinstance(r.get("walk"), Mapping)]
     if walks:
         merged["walk"] = {k: max(int(w.get(k, 0)) for w in walks) for k in walks[0]}
@@ -119,7 +121,8 @@ def merge(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 def outcome(result: Mapping[str, Any]) -> tuple[str, str]:
     """Failed when anything is missing or corrupt; PartiallyFailed when something could not be verified
-    (unreadable objects, references outside the storage, an incomplete history walk); else Succeeded.
+    (references not observable, nothing checked beside stored objects, unreadable objects, references
+    outside the storage, an incomplete history walk); else Succeeded.
     The message leads with the counts, then what could not be verified, then the notes."""
 
     def get(key: str) -> int:
@@ -127,9 +130,15 @@ def outcome(result: Mapping[str, Any]) -> tuple[str, str]:
 
     head = f"{get('checked')} objects checked ({get('bytes')} bytes)"
     failed_pages = int((result.get("walk") or {}).get("failedPages", 0))
+    unobservable = result.get("referencesObservable") is False and result.get("mode") != "Inventory"
     gaps = [
         text
         for count, text in (
+            (unobservable, "referenced objects not verified: references are not observable on this server"),
+            (
+                not get("checked") and result.get("storeHoldsObjects"),
+                "nothing checked while the store holds payload objects",
+            ),
             (get("unreadable"), f"{get('unreadable')} unreadable"),
             (get("invalidReferences"), f"{get('invalidReferences')} invalid references"),
             (failed_pages, f"history walk incomplete ({failed_pages} pages failed)"),

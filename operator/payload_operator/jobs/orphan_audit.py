@@ -29,6 +29,7 @@ from payload_operator.adapters.server import ServerClient
 from payload_operator.adapters.storage.base import ObjectInfo, ObjectStore, StorageError
 from payload_operator.api.spec import ExternalPayloadStorageSpec
 from payload_operator.api.status import ServerGeneration
+from payload_operator.jobs.discovery import Discovery
 from payload_operator.jobs.references import WalkStats, object_key, walk
 from payload_operator.jobs.refset import ReferenceSet, directory_of
 from payload_operator.planning import keys
@@ -40,14 +41,6 @@ log = logging.getLogger(__name__)
 LIST_BATCH = 1000
 SAMPLE = 10
 Progress = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class Discovery:
-    """What cluster-info says about one namespace."""
-
-    generation: ServerGeneration
-    advertises_references: bool
 
 
 @dataclass(frozen=True)
@@ -226,11 +219,16 @@ class OrphanAudit:
         lookup = _DirectoryLookup(referenced)
         try:
             await asyncio.to_thread(self.store.probe)
-            for prefix in keys.listing_prefixes(scope.spec.prefix, scope.shard.index, scope.shard.count):
+            for prefix in keys.listing_prefixes(scope.spec.key_prefix, scope.shard.index, scope.shard.count):
                 async for batch in _batches(self.store, prefix):
                     now = datetime.now(UTC)
                     found = plan(
-                        batch, lookup, prefix=scope.spec.prefix, now=now, min_age=scope.min_age, tally=self.tally.sweep
+                        batch,
+                        lookup,
+                        prefix=scope.spec.key_prefix,
+                        now=now,
+                        min_age=scope.min_age,
+                        tally=self.tally.sweep,
                     )
                     for info in found:
                         candidates.add(info.key, info.size)

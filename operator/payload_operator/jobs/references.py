@@ -164,8 +164,8 @@ def object_key(reference: Reference, spec: ExternalPayloadStorageSpec) -> str:
     if reference.uri is None:
         if not CODEC_RE.match(reference.codec):
             raise keys.ReferenceOutsideStorage(f"codec {reference.codec!r} is not a key segment")
-        return keys.payload_key(spec.prefix, reference.sha256, reference.codec)
-    key = keys.key_from_uri(reference.uri, driver=spec.driver.value, bucket=spec.bucket, prefix=spec.prefix)
+        return keys.payload_key(spec.key_prefix, reference.sha256, reference.codec)
+    key = keys.key_from_uri(reference.uri, driver=spec.driver.value, bucket=spec.bucket, prefix=spec.key_prefix)
     segments = key.split("/")
     if len(segments) < 3 or segments[-1] != reference.sha256 or segments[-2] != reference.sha256[:2]:
         raise keys.ReferenceOutsideStorage("the URI does not name the reference's sha256")

@@ -13,40 +13,19 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from payload_operator.adapters.server import ServerClient, ServerError
+from payload_operator.adapters.server import ServerClient
 from payload_operator.adapters.storage.base import StorageError
 from payload_operator.adapters.storage.factory import open_store
 from payload_operator.api.spec import OrphanAuditMode, RetentionSpec
 from payload_operator.jobs import retention_report, server_passes
-from payload_operator.jobs.orphan_audit import AuditScope, AuditTally, Discovery, OrphanAudit, Progress
-from payload_operator.jobs.references import GEN_A_SCHEMA, GEN_B_SCHEMA
-from payload_operator.planning.policy import detect_generation
+from payload_operator.jobs.discovery import Discovery, discover
+from payload_operator.jobs.orphan_audit import AuditScope, AuditTally, OrphanAudit, Progress
 from payload_operator.planning.sweep import parse_duration
 from payload_operator.runs.base import RunContext
 
 
 class MissingServerToken(ValueError):
     """Both halves of a retention run talk to the server and need its token."""
-
-
-def discovered(cluster_info: Mapping[str, Any]) -> Discovery:
-    """Generation, and whether cluster-info's storage block names a payload reference schema."""
-    block = cluster_info.get("namespace")
-    storage = block.get("external_payload_storage") if isinstance(block, dict) else None
-    schema = storage.get("schema") if isinstance(storage, dict) else None
-    return Discovery(detect_generation(cluster_info), schema in (GEN_A_SCHEMA, GEN_B_SCHEMA))
-
-
-async def discover(client: ServerClient, namespaces: Sequence[str]) -> tuple[dict[str, Discovery], list[str]]:
-    """Each namespace's discovery, and the errors of namespaces whose cluster-info could not be read."""
-    found: dict[str, Discovery] = {}
-    errors: list[str] = []
-    for namespace in namespaces:
-        try:
-            found[namespace] = discovered(await client.cluster_info(namespace))
-        except ServerError as exc:
-            errors.append(f"{namespace}: cluster-info: {exc}")
-    return found, errors
 
 
 class RetentionRun:

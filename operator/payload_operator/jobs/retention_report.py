@@ -116,5 +116,7 @@ def outcome(result: Mapping[str, Any]) -> tuple[str, str]:
         return RunOutcome.FAILED.value, message
     found = problems(result)
     if found:
-        return RunOutcome.PARTIALLY_FAILED.value, f"{message}; {found[0]}"
+        # The orphan summary already says why an audit stopped; the first problem is added only when new.
+        unsaid = [problem for problem in found if problem not in message]
+        return RunOutcome.PARTIALLY_FAILED.value, "; ".join([message, *unsaid[:1]])
     return RunOutcome.SUCCEEDED.value, message

@@ -28,17 +28,46 @@ STORAGE_TEST_MAX_LARGE_BYTES = 16 * 1024 * 1024
 STATUS_WORD = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
+# The filesystem disk each provider driver names when spec.server.storageDisk is empty. Only
+# external-payload-s3 exists in the stock server configuration (§8); gcs and azure need a server image
+# that defines theirs.
+DEFAULT_DISKS = {
+    Driver.S3: "external-payload-s3",
+    Driver.GCS: "external-payload-gcs",
+    Driver.AZURE: "external-payload-azure",
+}
+GEN_B_FIXED_S3_DISK = "external-payload-s3"
+
+
+def storage_disk(spec: ExternalPayloadStorageSpec, generation: ServerGeneration) -> str:
+    """The config.disk a server needs to build the driver, or "" when it needs none.
+
+    Gen A builds a provider driver only from config.disk plus config.bucket (§12, captured exchanges);
+    Gen B falls back to its fixed s3 disk, and needs a named disk for gcs and azure (§8).
+    """
+    if spec.driver == Driver.LOCAL:
+        return ""
+    if spec.server.storage_disk:
+        return spec.server.storage_disk
+    if generation == ServerGeneration.B and spec.driver == Driver.S3:
+        return ""
+    return DEFAULT_DISKS[spec.driver]
+
+
 def _provider_config(spec: ExternalPayloadStorageSpec, generation: ServerGeneration) -> dict[str, str]:
     """Provider settings in the server's config vocabulary, before generation filtering."""
     prefix = spec.prefix.strip("/")
+    disk = storage_disk(spec, generation)
     if spec.driver == Driver.S3 and spec.s3:
-        return {"bucket": spec.s3.bucket, "region": spec.s3.region, "endpoint": spec.s3.endpoint, "prefix": prefix}
+        s3 = spec.s3
+        return {"disk": disk, "bucket": s3.bucket, "region": s3.region, "endpoint": s3.endpoint, "prefix": prefix}
     if spec.driver == Driver.GCS and spec.gcs:
-        return {"bucket": spec.gcs.bucket, "prefix": prefix, "scheme": SCHEMES_BY_DRIVER["gcs"][0]}
+        return {"disk": disk, "bucket": spec.gcs.bucket, "prefix": prefix, "scheme": SCHEMES_BY_DRIVER["gcs"][0]}
     if spec.driver == Driver.AZURE and spec.azure:
         # Gen A knows no `container` key; it reads the container from `bucket` (§4, §6.1).
         container_key = "container" if generation == ServerGeneration.B else "bucket"
-        return {container_key: spec.azure.container, "prefix": prefix, "scheme": SCHEMES_BY_DRIVER["azure"][0]}
+        scheme = SCHEMES_BY_DRIVER["azure"][0]
+        return {"disk": disk, container_key: spec.azure.container, "prefix": prefix, "scheme": scheme}
     if spec.driver == Driver.LOCAL and spec.local:
         # The server refuses worker references outside this root, so it must be the workers' root (§12).
         return {"uri": PurePosixPath(spec.local.path).as_uri(), "prefix": prefix}
@@ -117,6 +146,36 @@ def discovered_storage_status(cluster_info: Any) -> str | None:
         return None
     # A status word (available, driver_unavailable, ...); anything else is not copied into status.
     return status if STATUS_WORD.fullmatch(status) else "unrecognized"
+
+
+def driver_unavailable_remedy(spec: ExternalPayloadStorageSpec, generation: ServerGeneration, env_secret: str) -> str:
+    """What the server needs before it can build the policy's driver (storage_driver_unavailable)."""
+    if spec.driver == Driver.LOCAL:
+        return f"the server needs a writable directory at {spec.bucket} (spec.local.path) in its own filesystem"
+    disk = storage_disk(spec, generation)
+    env = (
+        f"; the disk reads the DW_EXTERNAL_PAYLOAD_S3_* variables of Secret {env_secret}, which every server,"
+        " worker and scheduler pod must load"
+        if spec.driver == Driver.S3
+        else ""
+    )
+    if not disk:
+        return f"the server uses its fixed disk {GEN_B_FIXED_S3_DISK} for s3{env}"
+    where = "the stock image defines only external-payload-s3" if spec.driver != Driver.S3 else "config/filesystems.php"
+    return (
+        f"the server builds its {spec.driver.value} driver only from a filesystem disk named {disk!r} ({where}) and"
+        f" config.bucket: define that disk on the server or set spec.server.storageDisk to one it has{env}"
+    )
+
+
+def spec_notes(spec: ExternalPayloadStorageSpec) -> list[str]:
+    """Settings the server will not honour as written, said once so nobody trusts them."""
+    if spec.driver == Driver.LOCAL and spec.prefix.strip("/"):
+        return [
+            f"spec.prefix {spec.prefix!r} is ignored by the local driver: the server and the SDK write under"
+            f" {spec.bucket.rstrip('/')}/avro/, where the operator looks too"
+        ]
+    return []
 
 
 def storage_test_sizes(spec: ExternalPayloadStorageSpec) -> tuple[int, int]:

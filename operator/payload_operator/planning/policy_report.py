@@ -79,9 +79,16 @@ def build_report(
     spec_changed: bool,
     observe: bool,
     now: str,
+    notes: Sequence[str] = (),
 ) -> PolicyReport:
-    """Conditions and status for a pass; a write to a namespace that was in sync for this spec is drift."""
+    """Conditions and status for a pass; a write to a namespace that was in sync for this spec is drift.
+
+    `notes` are spec settings the server does not honour: they ride on PolicySynced and are announced
+    once per spec change as a SpecNotHonoured Event.
+    """
     events: list[EventNote] = []
+    if spec_changed:
+        events.extend(EventNote("Warning", "SpecNotHonoured", note) for note in notes)
     entries: list[dict[str, Any]] = []
     policy_failures: list[NamespaceOutcome] = []
     storage_failures: list[NamespaceOutcome] = []
@@ -124,7 +131,7 @@ def build_report(
             message=message,
         )
         entries.append(entry.to_wire())
-    conditions = [_policy_condition(outcomes, policy_failures, observe)]
+    conditions = [_policy_condition(outcomes, policy_failures, observe, notes)]
     storage = _storage_condition(outcomes, storage_failures)
     if storage is not None:
         conditions.append(storage)
@@ -133,14 +140,15 @@ def build_report(
 
 
 def _policy_condition(
-    outcomes: Sequence[NamespaceOutcome], failures: Sequence[NamespaceOutcome], observe: bool
+    outcomes: Sequence[NamespaceOutcome], failures: Sequence[NamespaceOutcome], observe: bool, notes: Sequence[str]
 ) -> ConditionUpdate:
     if not failures:
         verb = "matches" if observe else "in sync"
+        noted = "".join(f"; note: {note}" for note in notes)
         return true(
             ConditionType.POLICY_SYNCED,
             "PolicyInSync",
-            f"policy {verb} in {len(outcomes)} namespace(s): {', '.join(o.name for o in outcomes)}",
+            f"policy {verb} in {len(outcomes)} namespace(s): {', '.join(o.name for o in outcomes)}{noted}",
         )
     first = failures[0]
     if first.policy_error is not None:

@@ -24,6 +24,7 @@ from payload_operator.backoff import Backoff
 from payload_operator.manifest import Resource, resource_from_body
 from payload_operator.planning.conditions import false
 from payload_operator.planning.lifecycle import lifecycle_mode
+from payload_operator.planning.policy import spec_notes
 from payload_operator.planning.policy_report import EventNote, build_report
 from payload_operator.reconcile import published
 from payload_operator.reconcile.lifecycle import reconcile_lifecycle, sweep_due
@@ -120,9 +121,15 @@ async def reconcile_policy(
     manage = spec.management_policy == ManagementPolicy.MANAGE
     probe = spec_changed or not _storage_reachable_is_true(status)
     async with ServerClient(spec.server.url, token, timeout=spec.server.request_timeout_seconds) as client:
-        outcomes = await sync_all(client, spec, manage=manage, probe=probe)
+        env_secret = published.server_env_secret_name(resource)
+        outcomes = await sync_all(client, spec, manage=manage, probe=probe, env_secret=env_secret)
     report = build_report(
-        outcomes, status.get("namespaces") or [], spec_changed=spec_changed, observe=not manage, now=utcnow()
+        outcomes,
+        status.get("namespaces") or [],
+        spec_changed=spec_changed,
+        observe=not manage,
+        now=utcnow(),
+        notes=spec_notes(spec),
     )
     for condition in report.conditions:
         metrics.record_condition(resource, condition)

@@ -26,7 +26,9 @@ STORAGE_REASONS = {
 }
 
 
-async def _probe_storage(client: ServerClient, spec: ExternalPayloadStorageSpec, outcome: NamespaceOutcome) -> None:
+async def _probe_storage(
+    client: ServerClient, spec: ExternalPayloadStorageSpec, outcome: NamespaceOutcome, env_secret: str
+) -> None:
     small, large = plan.storage_test_sizes(spec)
     try:
         result = await client.storage_test(outcome.name, small, large)
@@ -35,6 +37,9 @@ async def _probe_storage(client: ServerClient, spec: ExternalPayloadStorageSpec,
         outcome.storage_ok = False
         outcome.storage_reason = STORAGE_REASONS.get(reason, "StorageTestFailed")
         outcome.storage_message = str(exc)
+        if reason == "storage_driver_unavailable":
+            remedy = plan.driver_unavailable_remedy(spec, outcome.generation, env_secret)
+            outcome.storage_message = f"{exc}: {remedy}"
         outcome.storage_status = reason or "failed"
         return
     passed = result.get("status") == "passed"
@@ -51,6 +56,7 @@ async def sync_namespace(
     *,
     manage: bool,
     probe: bool,
+    env_secret: str,
 ) -> NamespaceOutcome:
     """One namespace: read, write when different (Manage), verify, and probe when asked or needed."""
     outcome = NamespaceOutcome(name=namespace)
@@ -81,7 +87,7 @@ async def sync_namespace(
         return outcome
     try:
         if probe or outcome.wrote:
-            await _probe_storage(client, spec, outcome)
+            await _probe_storage(client, spec, outcome, env_secret)
         if discovered is not None and discovered != "available":
             outcome.storage_ok = False
             outcome.storage_reason = STORAGE_REASONS.get(discovered, "StorageUnavailable")
@@ -106,14 +112,16 @@ async def sync_all(
     *,
     manage: bool,
     probe: bool,
+    env_secret: str,
     concurrency: int = 4,
 ) -> list[NamespaceOutcome]:
-    """Every listed namespace, a few at a time, in the order of the spec."""
+    """Every listed namespace, a few at a time, in the order of the spec; env_secret names the published
+    server env Secret in remedies."""
     limiter = asyncio.Semaphore(concurrency)
 
     async def one(namespace: str) -> NamespaceOutcome:
         async with limiter:
-            return await sync_namespace(client, spec, namespace, manage=manage, probe=probe)
+            return await sync_namespace(client, spec, namespace, manage=manage, probe=probe, env_secret=env_secret)
 
     return list(await asyncio.gather(*(one(ns) for ns in spec.server.namespaces)))
 

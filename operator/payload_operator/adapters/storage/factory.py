@@ -44,7 +44,7 @@ def open_store(
     spec: ExternalPayloadStorageSpec, credentials: SecretValues | None, *, max_connections: int = 32
 ) -> ObjectStore:
     """The store for `spec`, authenticated with the referenced Secret's data or, if None, ambiently."""
-    root = keys.root(spec.prefix)
+    root = keys.root(spec.key_prefix)
     if spec.driver is Driver.S3 and spec.s3:
         return _open_s3(spec.s3, credentials, root, max_connections)
     if spec.driver is Driver.GCS and spec.gcs:
