@@ -4,10 +4,13 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := test
 
 VENV   ?= .venv
+UPGRADE ?= 0
 PY     := $(VENV)/bin/python
 # extra pytest arguments, e.g. make test PYTEST_ARGS='-m "not rgw" -k lifecycle'
 PYTEST_ARGS ?=
 PYTEST_FLAGS ?= -q -ra -p no:cacheprovider --durations=15
+# .work/bin first: bootstrap links the kubectl built with the cluster binaries there (same version as the server)
+export PATH := $(CURDIR)/.work/bin:$(PATH)
 
 .PHONY: bootstrap test lint crd demo chart-lint image kind-e2e lock
 
@@ -17,10 +20,14 @@ bootstrap:  ## install apt/pip/npm dependencies and build the kube binaries (ide
 test: bootstrap  ## the whole suite against real servers
 	$(PY) -m pytest $(PYTEST_FLAGS) $(PYTEST_ARGS)
 
-lint:  ## ruff + mypy (strict, as configured in pyproject.toml)
+lint: $(VENV)/bin/ruff  ## ruff check, ruff format --check, mypy (strict, as configured in pyproject.toml)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+
+# a fresh clone: make the venv from the locks first (no apt, no kube build: lint needs neither)
+$(VENV)/bin/ruff:
+	BOOTSTRAP_SKIP_APT=1 BOOTSTRAP_SKIP_K8S=1 bash scripts/bootstrap.sh
 
 crd:  ## regenerate the CRD manifest from the pydantic models
 	$(VENV)/bin/payload-operator crd > crds/externalpayloadstorages.yaml.tmp
@@ -39,5 +46,5 @@ image:  ## build the container image (needs Docker)
 kind-e2e:  ## kind cluster + image + chart + end-to-end suite (needs Docker; skips visibly without it)
 	bash scripts/kind-e2e.sh
 
-lock:  ## re-pin requirements.lock from pyproject.toml
-	bash scripts/lock-requirements.sh
+lock:  ## re-pin requirements.lock, requirements-test.lock and requirements-sdk04.lock (UPGRADE=1: newest releases)
+	UPGRADE=$(UPGRADE) bash scripts/lock-requirements.sh

@@ -3,10 +3,15 @@
 # (run as root, or with sudo available). Idempotent: each step is skipped quickly when already done.
 #
 #   apt packages   Ceph RGW (mon/osd/radosgw), lua5.4, rclone, uuid-runtime, curl, ...
-#   .venv          python -m venv + pip install -e '.[test]' + durable-workflow 2.12.0 (--no-deps)
-#   .venv-sdk04    an isolated venv with durable-workflow 0.4.53 (older codecs; SDK-compat tests)
+#   .venv          python -m venv + exactly requirements.lock + requirements-test.lock (hash-pinned, with
+#                  durable-workflow 2.12.0) + the project itself (editable, no dependencies)
+#   .venv-sdk04    an isolated venv with exactly requirements-sdk04.lock (durable-workflow 0.4.53; SDK-compat tests)
 #   node_modules   npm ci (Azurite, pinned in package.json / package-lock.json)
-#   kube binaries  scripts/build-k8s.sh (kube-apiserver + kube-controller-manager v1.20.2, cached in ~/.cache)
+#   kube binaries  scripts/build-k8s.sh (kube-apiserver, -controller-manager, -scheduler, kubelet, kubectl
+#                  v1.20.2, cached in ~/.cache); `.work/bin/kubectl` links that kubectl (same version as the
+#                  server, so no skew warning), and `make` puts .work/bin first on PATH
+#
+# apt waits up to 10 minutes for another apt/dpkg on the machine instead of failing.
 #
 # Environment: PYTHON (interpreter for the venvs, default python3), BOOTSTRAP_SKIP_APT=1, BOOTSTRAP_SKIP_K8S=1.
 set -euo pipefail
@@ -34,7 +39,6 @@ APT_PACKAGES=(
   lua5.4 rclone coreutils util-linux procps curl ca-certificates openssl make
 )
 command -v npm >/dev/null || APT_PACKAGES+=(nodejs npm)
-command -v kubectl >/dev/null || APT_PACKAGES+=(kubernetes-client)   # Debian's kubectl 1.20 (same as the server)
 "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || APT_PACKAGES+=(python3-venv)
 step_start apt
 if [ "${BOOTSTRAP_SKIP_APT:-0}" = 1 ]; then
@@ -48,24 +52,27 @@ else
     step_done "all ${#APT_PACKAGES[@]} packages present"
   else
     log "apt: installing ${missing[*]}"
-    $SUDO apt-get update -q >&2
-    $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+    $SUDO apt-get -o DPkg::Lock::Timeout=600 update -q >&2
+    $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}" >&2
     step_done "installed ${#missing[@]} packages"
   fi
 fi
 
 # ------------------------------------------------------------------ main venv
 step_start ".venv"
-VENV_KEY=$(hash_of pyproject.toml)-dw2.12.0
+# Exactly the locks: --no-deps so nothing outside them comes in, --require-hashes so the bytes are the
+# locked ones; pip-sync-style removal of anything else, so a venv from an older lock converges too.
+VENV_KEY=$(hash_of pyproject.toml requirements.lock requirements-test.lock)
 if [ -x .venv/bin/python ] && [ "$(cat "$STAMPS/venv" 2>/dev/null)" = "$VENV_KEY" ] \
   && .venv/bin/python -c 'import payload_operator, kopf, moto, durable_workflow' 2>/dev/null; then
   step_done "up to date"
 else
   [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-  .venv/bin/python -m pip install -q -e '.[test]' >&2
-  # durable-workflow 2.x wheels over-pin certifi beyond what the registry has; its real needs
-  # (httpx, fastavro) are already project dependencies.
-  .venv/bin/python -m pip install -q --no-deps durable-workflow==2.12.0 >&2
+  .venv/bin/python -m pip install -q --require-hashes --no-deps -r requirements.lock -r requirements-test.lock >&2
+  .venv/bin/python -m pip install -q --no-deps -e . >&2
+  extra=$(.venv/bin/python scripts/venv_extras.py requirements.lock requirements-test.lock)
+  [ -z "$extra" ] || .venv/bin/python -m pip uninstall -q -y $extra >&2
+  .venv/bin/python -m pip check >&2
   .venv/bin/python -c 'import payload_operator, kopf, moto, durable_workflow'
   echo "$VENV_KEY" > "$STAMPS/venv"
   step_done "installed"
@@ -73,13 +80,17 @@ fi
 
 # ------------------------------------------------------------------ SDK 0.4 venv
 step_start ".venv-sdk04"
-if [ -x .venv-sdk04/bin/python ] && .venv-sdk04/bin/python -c \
-  'import importlib.metadata as m, durable_workflow, boto3, google.cloud.storage, azure.storage.blob; assert m.version("durable-workflow") == "0.4.53"' 2>/dev/null; then
+SDK04_KEY=$(hash_of requirements-sdk04.lock)
+if [ -x .venv-sdk04/bin/python ] && [ "$(cat "$STAMPS/venv-sdk04" 2>/dev/null)" = "$SDK04_KEY" ]; then
   step_done "up to date"
 else
   [ -x .venv-sdk04/bin/python ] || "$PYTHON" -m venv .venv-sdk04
   # the provider clients let the old SDK write through its own S3, GCS and Azure drivers in tests
-  .venv-sdk04/bin/python -m pip install -q durable-workflow==0.4.53 boto3 google-cloud-storage azure-storage-blob >&2
+  .venv-sdk04/bin/python -m pip install -q --require-hashes --no-deps -r requirements-sdk04.lock >&2
+  extra=$(.venv/bin/python scripts/venv_extras.py --python .venv-sdk04/bin/python requirements-sdk04.lock)
+  [ -z "$extra" ] || .venv-sdk04/bin/python -m pip uninstall -q -y $extra >&2
+  .venv-sdk04/bin/python -c 'import durable_workflow, boto3, google.cloud.storage, azure.storage.blob'
+  echo "$SDK04_KEY" > "$STAMPS/venv-sdk04"
   step_done "installed"
 fi
 
@@ -103,6 +114,7 @@ else
   mkdir -p "$K8S_CACHE"
   # the cache is shared by every clone on the machine: build it once
   BIN=$(flock "$K8S_CACHE/build-k8s.lock" bash scripts/build-k8s.sh)
+  mkdir -p .work/bin && ln -sf "$BIN/kubectl" .work/bin/kubectl
   step_done "$BIN"
 fi
 

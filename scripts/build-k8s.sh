@@ -1,23 +1,32 @@
 #!/usr/bin/env bash
-# Build kube-apiserver and kube-controller-manager v1.20.2 from Debian's source package.
+# Build the Kubernetes v1.20.2 binaries from Debian's source package, all in one `make`:
+# kube-apiserver and kube-controller-manager (the API-server-only suite), kube-scheduler and kubelet
+# (a node that runs Pods and Jobs), and kubectl (the same version as the server, so no skew warning).
 # Output is cached outside the clone, keyed by the Debian source version, so later runs reuse it.
 # Usage: scripts/build-k8s.sh  -> prints the bin directory on stdout
 set -euo pipefail
 DEB_VERSION="1.20.5+really1.20.2-1.1+deb12u1"
 CACHE="${PAYLOAD_OPERATOR_CACHE:-$HOME/.cache/payload-operator}/kubernetes-$DEB_VERSION"
 BIN="$CACHE/bin"
-if [ -x "$BIN/kube-apiserver" ] && [ -x "$BIN/kube-controller-manager" ] && command -v etcd >/dev/null; then
+BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl)
+have_all() { for b in "${BINARIES[@]}"; do [ -x "$BIN/$b" ] || return 1; done; }
+if have_all && command -v etcd >/dev/null; then
   echo "$BIN"; exit 0
 fi
 log() { echo "[build-k8s] $*" >&2; }
 mkdir -p "$BIN" "$CACHE/src" "$CACHE/apt/lists/partial" "$CACHE/apt/parts"
+# One build per cache at a time, whoever calls (bootstrap, a test fixture): a second caller would delete the
+# first one's source tree. It waits here, then finds the binaries.
+exec 9>"$CACHE/build.lock"
+flock 9
+if have_all && command -v etcd >/dev/null; then echo "$BIN"; exit 0; fi
 export DEBIAN_FRONTEND=noninteractive
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 log "installing build dependencies"
-$SUDO apt-get update -q >&2
-$SUDO apt-get install -y -q --no-install-recommends golang-go rsync make etcd-server \
+$SUDO apt-get -o DPkg::Lock::Timeout=600 update -q >&2
+$SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends golang-go rsync make etcd-server \
   golang-github-modern-go-reflect2-dev golang-github-json-iterator-go-dev ca-certificates openssl curl >&2
-if [ -x "$BIN/kube-apiserver" ] && [ -x "$BIN/kube-controller-manager" ]; then echo "$BIN"; exit 0; fi
+if have_all; then echo "$BIN"; exit 0; fi
 # deb-src entries in a private apt state dir; the system's apt configuration is left untouched
 sed 's/^Types: deb$/Types: deb deb-src/' /etc/apt/sources.list.d/debian.sources > "$CACHE/apt/parts/debian-src.sources"
 APTO=(-o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts="$CACHE/apt/parts" -o Dir::State::Lists="$CACHE/apt/lists")
@@ -34,9 +43,9 @@ done
 mkdir -p .go/src/k8s.io; [ -L .go/src/k8s.io/kubernetes ] || ln -s ../../.. .go/src/k8s.io/kubernetes
 export GOPATH="$SRC/.go" CGO_ENABLED=0 GOPROXY=off GOCACHE="$CACHE/gocache"
 export KUBE_GIT_VERSION=v1.20.2 KUBE_GIT_TREE_STATE=clean KUBE_GIT_MAJOR=1 KUBE_GIT_MINOR=20
-log "compiling (about 5 minutes on 2 cores)"
-make WHAT="cmd/kube-apiserver cmd/kube-controller-manager" >&2
-cp _output/bin/kube-apiserver _output/bin/kube-controller-manager "$BIN/"
+log "compiling ${BINARIES[*]} (about 10-13 minutes on 2 cores)"
+make WHAT="${BINARIES[*]/#/cmd/}" >&2
+for b in "${BINARIES[@]}"; do cp "_output/bin/$b" "$BIN/"; done
 cd "$CACHE" && rm -rf "$SRC" "$CACHE/gocache"
 "$BIN/kube-apiserver" --version >&2
 echo "$BIN"

@@ -1,4 +1,9 @@
-"""requirements.lock: what the image installs is complete, hash-pinned, and what the tests ran against."""
+"""The locks: what the image and the test venv install is complete, hash-pinned, and what the tests ran against.
+
+requirements.lock is the runtime (the image, the demo, the test venv); requirements-test.lock the test-only
+rest; requirements-sdk04.lock the old SDK's venv. scripts/bootstrap.sh installs exactly them (--no-deps,
+--require-hashes); `make lock` re-pins them.
+"""
 
 from __future__ import annotations
 
@@ -8,25 +13,42 @@ import re
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
+import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 REPO = Path(__file__).resolve().parents[2]
 LOCK = REPO / "requirements.lock"
+TEST_LOCK = REPO / "requirements-test.lock"
+SDK04_LOCK = REPO / "requirements-sdk04.lock"
 PACKAGE = REPO / "operator" / "payload_operator"
+VENV_TOOLING = {"pip", "setuptools", "wheel"}
 
 
-def _pins() -> dict[str, str]:
+def _pins(lock: Path = LOCK) -> dict[str, str]:
     pins = {}
-    for match in re.finditer(r"^([A-Za-z0-9._-]+)==([^\s\\]+)", LOCK.read_text(), flags=re.MULTILINE):
+    for match in re.finditer(r"^([A-Za-z0-9._-]+)==([^\s\\]+)", lock.read_text(), flags=re.MULTILINE):
         pins[canonicalize_name(match.group(1))] = match.group(2)
     return pins
 
 
+def _all_pins() -> dict[str, str]:
+    return {**_pins(LOCK), **_pins(TEST_LOCK)}
+
+
+def _project() -> dict[str, Any]:
+    project: dict[str, Any] = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    return project
+
+
 def _runtime_requirements() -> list[Requirement]:
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    return [Requirement(text) for text in project["dependencies"]]
+    return [Requirement(text) for text in _project()["dependencies"]]
+
+
+def _test_requirements() -> list[Requirement]:
+    return [Requirement(text) for text in _project()["optional-dependencies"]["test"]]
 
 
 def _closure(roots: list[Requirement]) -> set[str]:
@@ -67,11 +89,45 @@ def test_the_lock_is_closed_and_pins_what_the_tests_run() -> None:
     assert drift == {}, "lock differs from the tested venv (lock, venv): run scripts/lock-requirements.sh"
 
 
-def test_every_pin_carries_sha256_hashes() -> None:
-    blocks = re.split(r"\n(?=[A-Za-z0-9])", LOCK.read_text().split("\n\n", 1)[-1])
+def test_every_test_dependency_is_pinned_within_its_range_by_one_of_the_locks() -> None:
+    pins = _all_pins()
+    for req in _test_requirements():
+        name = canonicalize_name(req.name)
+        assert name in pins, f"{req} is in neither lock: run make lock"
+        assert req.specifier.contains(pins[name], prereleases=True), f"{name}=={pins[name]} outside {req}"
+
+
+def test_the_test_lock_holds_only_what_the_runtime_lock_does_not() -> None:
+    assert set(_pins(LOCK)) & set(_pins(TEST_LOCK)) == set(), "a package pinned twice: run make lock"
+
+
+def test_the_locks_together_are_closed_over_the_test_dependencies() -> None:
+    needed = _closure(_runtime_requirements() + _test_requirements())
+    assert needed - set(_all_pins()) == set(), "dependencies the test venv would lack: run make lock"
+
+
+def test_the_venv_is_exactly_the_locks_package_for_package() -> None:
+    """What bootstrap installs (this venv) equals the union of the two locks, versions included."""
+    installed = {
+        canonicalize_name(dist.metadata["Name"]): dist.version
+        for dist in md.distributions()
+        if canonicalize_name(dist.metadata["Name"]) not in VENV_TOOLING | {"payload-operator"}
+    }
+    assert installed == _all_pins(), "the venv differs from the locks: run make bootstrap (or make lock)"
+
+
+def test_the_old_sdk_lock_pins_the_sdk_version_the_tests_name() -> None:
+    pins = _pins(SDK04_LOCK)
+    assert pins["durable-workflow"] == "0.4.53"
+    assert {"boto3", "google-cloud-storage", "azure-storage-blob"} <= set(pins)
+
+
+@pytest.mark.parametrize("lock", [LOCK, TEST_LOCK, SDK04_LOCK], ids=lambda p: p.name)
+def test_every_pin_carries_sha256_hashes(lock: Path) -> None:
+    blocks = re.split(r"\n(?=[A-Za-z0-9])", lock.read_text())
     for block in blocks:
-        if "==" in block:
-            assert "--hash=sha256:" in block, f"unhashed pin: {block.splitlines()[0]}"
+        if re.match(r"^[A-Za-z0-9._-]+==", block):
+            assert "--hash=sha256:" in block, f"unhashed pin in {lock.name}: {block.splitlines()[0]}"
 
 
 def _third_party_imports() -> set[str]:

@@ -22,6 +22,7 @@ import argparse
 import base64
 import contextlib
 import datetime
+import ipaddress
 import json
 import os
 import secrets
@@ -85,6 +86,18 @@ class StaticUser:
     name: str
     groups: tuple[str, ...] = ()
     token: str = field(default_factory=lambda: secrets.token_hex(16))
+
+
+@dataclass(frozen=True)
+class PlaneOptions:
+    """How a control plane for a node (tests/support/node.py) differs from the API-server-only default."""
+
+    service_cidr: str = "10.0.0.0/24"
+    """Its first address is the `kubernetes` Service IP, which the serving certificate names too."""
+    serviceaccount_admission: bool = False
+    """Pods get their ServiceAccount's token mounted (off without a node: no pods run)."""
+    controllers: str = "garbagecollector,namespace,serviceaccount,serviceaccount-token,csrsigning"
+    apiserver_args: tuple[str, ...] = ()
 
 
 @dataclass
@@ -373,9 +386,8 @@ def _issue_cert(
     organizations: Sequence[str],
     *,
     server: bool,
+    service_ip: str = "10.0.0.1",
 ) -> tuple[bytes, bytes]:
-    import ipaddress
-
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -409,7 +421,7 @@ def _issue_cert(
                     x509.DNSName("kubernetes"),
                     x509.DNSName("kubernetes.default.svc"),
                     x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                    x509.IPAddress(ipaddress.ip_address("10.0.0.1")),
+                    x509.IPAddress(ipaddress.ip_address(service_ip)),
                 ]
             ),
             critical=False,
@@ -440,7 +452,7 @@ def _make_sa_key(path: Path) -> None:
 
 # --------------------------------------------------------------------- binaries
 def k8s_bin_dir() -> Path:
-    """The directory with kube-apiserver and kube-controller-manager (built and cached by build-k8s.sh)."""
+    """The directory with the Kubernetes binaries (built and cached by build-k8s.sh)."""
     override = os.environ.get("PAYLOAD_OPERATOR_K8S_BIN")
     if override:
         return Path(override)
@@ -451,10 +463,13 @@ def k8s_bin_dir() -> Path:
     return Path(proc.stdout.strip().splitlines()[-1])
 
 
-def find_kubectl() -> str:
+def find_kubectl(bindir: Path | None = None) -> str:
+    """$KUBECTL, else the kubectl built with the local control plane (same version: no skew warning), else PATH's."""
     explicit = os.environ.get("KUBECTL")
     if explicit:
         return explicit
+    if bindir is not None and (bindir / "kubectl").is_file():
+        return str(bindir / "kubectl")
     found = shutil.which("kubectl")
     if found is None:
         raise ServiceStartError("kubectl not found on PATH (run `make bootstrap`, or set KUBECTL)")
@@ -463,10 +478,13 @@ def find_kubectl() -> str:
 
 # --------------------------------------------------------------------- local control plane
 class _LocalControlPlane:
-    def __init__(self, bindir: Path, workdir: Path, static_users: Sequence[StaticUser]) -> None:
+    def __init__(
+        self, bindir: Path, workdir: Path, static_users: Sequence[StaticUser], options: PlaneOptions = PlaneOptions()
+    ) -> None:
         self.bindir = bindir
         self.workdir = workdir
         self.static_users = tuple(static_users)
+        self.options = options
         self.procs: list[ManagedProcess] = []
 
     def start(self, timeout: float) -> Cluster:
@@ -490,7 +508,8 @@ class _LocalControlPlane:
 
         # PKI while etcd starts
         ca_cert, ca_key = _make_ca(pki)
-        server_cert, server_key = _issue_cert(ca_cert, ca_key, "kube-apiserver", (), server=True)
+        service_ip = str(ipaddress.ip_network(self.options.service_cidr)[1])
+        server_cert, server_key = _issue_cert(ca_cert, ca_key, "kube-apiserver", (), server=True, service_ip=service_ip)
         (pki / "apiserver.crt").write_bytes(server_cert)
         (pki / "apiserver.key").write_bytes(server_key)
         _make_sa_key(pki / "sa.key")
@@ -521,12 +540,13 @@ class _LocalControlPlane:
                 f"--tls-cert-file={pki / 'apiserver.crt'}", f"--tls-private-key-file={pki / 'apiserver.key'}",
                 f"--client-ca-file={ca_cert}",
                 f"--token-auth-file={pki / 'tokens.csv'}", "--authorization-mode=RBAC",
-                "--service-cluster-ip-range=10.0.0.0/24",
+                f"--service-cluster-ip-range={self.options.service_cidr}",
                 "--service-account-issuer=https://kubernetes.default.svc",
                 f"--service-account-key-file={pki / 'sa.key'}",
                 f"--service-account-signing-key-file={pki / 'sa.key'}",
-                "--allow-privileged=true", "--disable-admission-plugins=ServiceAccount",
-                "--endpoint-reconciler-type=none", "--profiling=false",
+                "--allow-privileged=true", "--endpoint-reconciler-type=none", "--profiling=false",
+                *([] if self.options.serviceaccount_admission else ["--disable-admission-plugins=ServiceAccount"]),
+                *self.options.apiserver_args,
             ],
         )  # fmt: skip
 
@@ -536,7 +556,7 @@ class _LocalControlPlane:
             server=server,
             token=admin_token,
             workdir=w,
-            kubectl_bin=find_kubectl(),
+            kubectl_bin=find_kubectl(self.bindir),
             ca_cert=ca_cert,
             ca_key=ca_key,
             static_users=self.static_users,
@@ -571,7 +591,7 @@ class _LocalControlPlane:
                 f"--kubeconfig={cluster.kubeconfig}",
                 "--bind-address=127.0.0.1", f"--secure-port={kcm_port}", "--port=0",
                 f"--cert-dir={pki / 'kcm'}",
-                "--controllers=garbagecollector,namespace,serviceaccount,serviceaccount-token,csrsigning",
+                f"--controllers={self.options.controllers}",
                 f"--cluster-signing-cert-file={ca_cert}", f"--cluster-signing-key-file={ca_key}",
                 "--leader-elect=false",
                 f"--service-account-private-key-file={pki / 'sa.key'}", f"--root-ca-file={ca_cert}",
@@ -664,10 +684,18 @@ def start_cluster(static_users: Sequence[StaticUser] = (), *, timeout: float = S
     if external:
         yield from _external_cluster(external)
         return
-    bindir = k8s_bin_dir()
+    with local_control_plane(k8s_bin_dir(), static_users, timeout=timeout) as (cluster, _plane):
+        yield cluster
+
+
+@contextmanager
+def local_control_plane(
+    bindir: Path, static_users: Sequence[StaticUser] = (), options: PlaneOptions = PlaneOptions(), *, timeout: float
+) -> Iterator[tuple[Cluster, _LocalControlPlane]]:
+    """etcd, kube-apiserver and kube-controller-manager in a fresh temp dir (new ports when one was taken)."""
     for attempt in range(_PORT_RETRIES):
         workdir = make_workdir("payload-operator-kube-", prefer_memory=True)
-        plane = _LocalControlPlane(bindir, workdir, static_users)
+        plane = _LocalControlPlane(bindir, workdir, static_users, options)
         try:
             cluster = plane.start(timeout)
         except BaseException as exc:
@@ -679,7 +707,7 @@ def start_cluster(static_users: Sequence[StaticUser] = (), *, timeout: float = S
             raise
         break
     try:
-        yield cluster
+        yield cluster, plane
     finally:
         plane.stop()
         remove_workdir(workdir)

@@ -1,0 +1,46 @@
+"""Print the distributions installed in a venv that none of the given locks pins (space-separated).
+
+scripts/bootstrap.sh uninstalls them, so a venv made from an older lock converges on the current locks
+(pip install -r only adds and re-versions). The venv's own tooling (pip, setuptools, wheel) and
+editable installs (the project itself) are left alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+TOOLING = {"pip", "setuptools", "wheel"}
+
+
+def normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def pinned(lock: Path) -> set[str]:
+    return {normalized(m.group(1)) for m in re.finditer(r"^([A-Za-z0-9._-]+)==", lock.read_text(), re.MULTILINE)}
+
+
+def installed(python: str) -> set[str]:
+    listing = subprocess.run(
+        [python, "-m", "pip", "list", "--exclude-editable", "--format=json", "--disable-pip-version-check"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return {normalized(entry["name"]) for entry in json.loads(listing.stdout)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--python", default=sys.executable, help="the venv's interpreter (default: this one)")
+    parser.add_argument("locks", nargs="+", type=Path)
+    args = parser.parse_args()
+    wanted = set().union(*(pinned(lock) for lock in args.locks)) | TOOLING
+    print(" ".join(sorted(installed(args.python) - wanted)))
+
+
+if __name__ == "__main__":
+    main()
