@@ -11,6 +11,7 @@ Workflow server emulator from tests/ (the real server cannot run here), a payloa
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -77,6 +78,13 @@ def main() -> int:
         env = cluster.env() | {
             "PAYLOAD_OPERATOR_TIMER_INTERVAL": "5",
             "PAYLOAD_OPERATOR_METRICS_PORT": str(free_ports(1)[0]),
+            # the admin's tenant policy (docs/security.md): the emulator on loopback, the payloads in the workdir
+            "PAYLOAD_OPERATOR_TENANT_POLICY": json.dumps(
+                {
+                    "endpoints": [{"hosts": ["127.0.0.1"], "uses": ["server"], "namespaces": [NAMESPACE]}],
+                    "localRoots": [{"path": str(workdir), "namespaces": [NAMESPACE]}],
+                }
+            ),
         }
         liveness = f"http://127.0.0.1:{free_ports(1)[0]}/healthz"
         operator = subprocess.Popen(

@@ -9,6 +9,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from payload_operator.planning.tenancy import TenantPolicy
+
 
 class OperatorConfig(BaseSettings):
     """Tuning knobs of the running operator."""
@@ -33,3 +35,15 @@ class OperatorConfig(BaseSettings):
     """ServiceAccount of retention and integrity Job pods."""
     max_reconcile_workers: int = Field(default=20, ge=1)
     """Concurrent handler invocations across resources."""
+    namespace: str = ""
+    """The operator's own namespace (the chart sets it), whose resources may use ambient credentials."""
+    tenant_policy: TenantPolicy = TenantPolicy()
+    """What tenants' resources may use (JSON in PAYLOAD_OPERATOR_TENANT_POLICY; Helm value tenantPolicy);
+    see docs/security.md. The defaults allow the providers' public endpoints and nothing else."""
+
+    def tenant_environment(self) -> dict[str, str]:
+        """The variables that hand this tenant policy to a Job the operator starts, so it judges alike."""
+        return {
+            "PAYLOAD_OPERATOR_NAMESPACE": self.namespace,
+            "PAYLOAD_OPERATOR_TENANT_POLICY": self.tenant_policy.model_dump_json(by_alias=True),
+        }

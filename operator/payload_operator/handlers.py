@@ -20,6 +20,7 @@ from prometheus_client import start_http_server
 from payload_operator import metrics
 from payload_operator.adapters.kube import KubeClient
 from payload_operator.adapters.server import ServerClient
+from payload_operator.adapters.tenancy import admission_for
 from payload_operator.api.spec import API_GROUP, API_VERSION, PLURAL, DeletionPolicy
 from payload_operator.backoff import Backoff
 from payload_operator.config import OperatorConfig
@@ -59,6 +60,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf
         raise kopf.PermanentError("no Kubernetes credentials: neither a service account nor a kubeconfig")
     memo.kube = KubeClient.from_connection(connection)
     memo.runs = RunnerState()  # scheduled runs (retention, integrity): shared by every resource
+    memo.admission = admission_for(CONFIG)  # the admin's tenant policy, applied before anything is called
     logging.getLogger("kopf.objects").addFilter(_QuietTimer())
     # httpx logs every request at INFO: two lines per resource per resync would bury what matters.
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -104,14 +106,16 @@ def _post_events(body: kopf.Body, notes: Iterable[EventNote]) -> None:
 
 async def _policy_pass(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo) -> None:
     state = _state(memo)
-    result = await engine.reconcile_policy(copy.deepcopy(dict(body)), memo.kube, state)
+    result = await engine.reconcile_policy(copy.deepcopy(dict(body)), memo.kube, state, memo.admission)
     engine.record_outcome(state, result)
     add(patch, result.change)
     _post_events(body, result.events)
 
 
 async def _sweep_pass(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, resource: Resource) -> None:
-    swept = await reconcile_lifecycle(memo.kube, resource, body.get("status"), spec_changed=False, sweep=True)
+    swept = await reconcile_lifecycle(
+        memo.kube, resource, body.get("status"), spec_changed=False, sweep=True, admission=memo.admission
+    )
     if swept is not None:
         add(patch, swept.change)
 
@@ -154,8 +158,9 @@ async def finalize(body: kopf.Body, retry: int, memo: kopf.Memo, logger: kopf.Lo
     if isinstance(parsed, engine.PassResult) or parsed.spec.deletion_policy == DeletionPolicy.RETAIN:
         return
     spec = parsed.spec
-    lifecycle_failure = await release_lifecycle(memo.kube, parsed)
+    lifecycle_failure = await release_lifecycle(memo.kube, parsed, memo.admission)
     try:
+        await memo.admission.check(parsed)
         token = await memo.kube.read_secret_key(
             namespace, spec.server.token_secret_ref.name, spec.server.token_secret_ref.key
         )

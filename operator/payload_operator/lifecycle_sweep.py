@@ -8,7 +8,7 @@ parameter so schedules and tests decide the clock. Observe and `apply=False` cou
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -18,7 +18,7 @@ from payload_operator.api.spec import ManagementPolicy
 from payload_operator.api.status import ConditionType, LifecycleStatus
 from payload_operator.manifest import Resource
 from payload_operator.planning.conditions import ConditionUpdate, false, true
-from payload_operator.planning.lifecycle import UNSAFE_PREFIX, safe_key_prefixes, spec_refusals
+from payload_operator.planning.lifecycle import ForeignRoot, safe_key_prefixes, spec_refusals
 from payload_operator.planning.tmp_expiry import cutoff, expired
 from payload_operator.runs.bookkeeping import format_time
 
@@ -44,16 +44,18 @@ def sweep_tmp(
     now: datetime,
     previous: LifecycleStatus | None = None,
     apply: bool = True,
+    foreign: Sequence[ForeignRoot] = (),
 ) -> SweepOutcome:
-    """One sweep of the resource's temporary prefixes; refuses outright when any prefix is unsafe."""
+    """One sweep of the resource's temporary prefixes; refuses outright when any prefix is unsafe or
+    overlaps one of the `foreign` roots (other resources on the same bucket)."""
     last = previous or LifecycleStatus()
     spec = resource.spec
     kind = ConditionType.LIFECYCLE_SYNCED
     where = f"{store.scheme}://{store.bucket}"
-    refusals = spec_refusals(spec)
+    refusals = spec_refusals(spec, foreign)
     if refusals:
         reasons = "; ".join(r.message for r in refusals)
-        return SweepOutcome(false(kind, UNSAFE_PREFIX, f"{where}: {reasons}; nothing deleted"), last)
+        return SweepOutcome(false(kind, refusals[0].reason, f"{where}: {reasons}; nothing deleted"), last)
     lifecycle = spec.lifecycle
     prefixes = safe_key_prefixes(spec) if lifecycle and lifecycle.enabled else ()
     older_than = cutoff(now, lifecycle.expiration_days) if lifecycle else now

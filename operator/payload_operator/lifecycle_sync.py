@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from payload_operator.adapters.lifecycle.base import ConcurrentUpdate, RuleStore, Snapshot
 from payload_operator.adapters.storage.base import StorageError
@@ -21,7 +22,15 @@ from payload_operator.api.spec import ExternalPayloadStorageSpec, ManagementPoli
 from payload_operator.api.status import ConditionType, LifecycleStatus
 from payload_operator.manifest import Resource
 from payload_operator.planning.conditions import ConditionUpdate, false, true
-from payload_operator.planning.lifecycle import Dialect, LifecyclePlan, Owner, RuleSet, plan_removal, plan_sync
+from payload_operator.planning.lifecycle import (
+    Dialect,
+    ForeignRoot,
+    LifecyclePlan,
+    Owner,
+    RuleSet,
+    plan_removal,
+    plan_sync,
+)
 from payload_operator.runs.bookkeeping import format_time
 
 VERIFY_DELAYS = (0.0, 0.5, 1.0, 2.0)
@@ -68,6 +77,7 @@ def sync_lifecycle(
     apply: bool = True,
     spec_changed: bool = False,
     verify_delays: Sequence[float] = VERIFY_DELAYS,
+    foreign: Sequence[ForeignRoot] = (),
 ) -> LifecycleOutcome:
     """Bring our rules to what the spec asks, keeping every foreign rule as it is.
 
@@ -75,12 +85,13 @@ def sync_lifecycle(
     `status.lifecycle`; owned rules it lists that are now missing or different count as drift,
     unless `spec_changed` says the difference is the user's own update. Without `spec.lifecycle`
     the bucket's rules are left alone, so calling this is an error; with `enabled: false` or in
-    Sweep mode it removes the native rules we own.
+    Sweep mode it removes the native rules we own. A rule overlapping one of the `foreign` roots
+    (other resources on the same bucket) refuses the whole write.
     """
     if resource.spec.lifecycle is None:
         raise ValueError("spec.lifecycle is not set: bucket rules are left alone")
     return _run(
-        plan_sync,
+        partial(plan_sync, foreign=foreign),
         RULES_APPLIED,
         resource,
         store,

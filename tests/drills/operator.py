@@ -14,16 +14,11 @@ import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
+from tests.support.operator_fixtures import OPERATOR_ENV
 from tests.support.procs import ManagedProcess, free_ports, http_responds, wait_until_ready
 from tests.support.waiting import wait_for
 
-FAST = {  # injected intervals: the production code path, sooner
-    "PAYLOAD_OPERATOR_TIMER_INTERVAL": "1",
-    "PAYLOAD_OPERATOR_BACKOFF_BASE": "1",
-    "PAYLOAD_OPERATOR_BACKOFF_MAX": "4",
-    "PAYLOAD_OPERATOR_DELETION_ATTEMPTS": "3",
-    "PAYLOAD_OPERATOR_DELETION_RETRY_DELAY": "1",
-}
+FAST = OPERATOR_ENV  # injected intervals (the production code path, sooner) and the suite's tenant policy
 START_TIMEOUT = 90.0
 
 

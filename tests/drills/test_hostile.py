@@ -1,9 +1,12 @@
-"""Drill 5: hostile input. Bad resources are refused at admission, naming the field; bad or hostile
-server answers become a condition with a clear reason while the operator keeps running; references
-that point anywhere but the configured bucket and prefix are counted as invalid and never followed."""
+"""Drill 5: hostile input. Bad resources are refused at admission, naming the field, and by the operator's
+own parse on clusters that accepted them; bad or hostile server answers become a condition with a clear
+reason while the operator keeps running; references that point anywhere but the configured bucket and
+prefix are counted as invalid and never followed; resources asking for more than the admin's tenant policy
+allows are refused naming the admin setting; lifecycle rules over another resource's root are refused."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Callable
@@ -11,12 +14,29 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from payload_operator.api.spec import ExternalPayloadStorageSpec
 from payload_operator.jobs.references import object_key, parse_reference
 from payload_operator.manifest import resource_from_body
 from payload_operator.planning.keys import ReferenceOutsideStorage
-from tests.drills.hostile_cases import ADMISSION, ANSWERS, REFERENCES
+from payload_operator.planning.lifecycle import OVERLAPS_OTHER_ROOT, Owner, RuleSet, foreign_roots, plan_sync
+from payload_operator.planning.lifecycle_dialects import S3Dialect
+from payload_operator.planning.tenancy import TenantPolicy, decide, endpoints_of, refusal_message
+from payload_operator.reconcile.engine import describe_validation_error
+from tests.drills.hostile_cases import (
+    ADMISSION,
+    ANSWERS,
+    API_SERVER,
+    GOOD_TENANT,
+    OPERATOR_NAMESPACE,
+    REFERENCES,
+    ROOTS,
+    TENANT,
+    TENANT_NAMESPACE,
+    RootCase,
+    TenantCase,
+)
 from tests.drills.kube import apply, condition, eps, s3_secret, token_secret, wait_all
 from tests.drills.leaks import assert_no_secrets, gather
 from tests.drills.operator import OperatorProcess
@@ -40,6 +60,63 @@ def test_hostile_resource_is_refused_at_admission(
     assert field in result.stderr, f"{case}: {result.stderr}"
     listed = drill_cluster.kubectl("get", "eps", "-n", drill_namespace, "-o", "name").stdout
     assert "candidate" not in listed
+
+
+@pytest.mark.parametrize(("case", "body", "field"), ADMISSION, ids=[c[0] for c in ADMISSION])
+def test_hostile_resource_is_refused_by_the_operator_too(case: str, body: dict[str, Any], field: str) -> None:
+    """Clusters that accepted it anyway (an older CRD, CEL missing) still get InvalidSpec naming the field."""
+    with pytest.raises(ValidationError) as refused:
+        ExternalPayloadStorageSpec.model_validate(body["spec"])
+    assert field.removeprefix("spec.").split(".")[0] in describe_validation_error(refused.value), case
+
+
+def _tenant_spec(case: TenantCase) -> ExternalPayloadStorageSpec:
+    merged = {k: v for k, v in (GOOD_TENANT | case.spec).items() if v is not None}
+    return ExternalPayloadStorageSpec.model_validate(merged)
+
+
+def _judge(case: TenantCase, spec: ExternalPayloadStorageSpec, policy: TenantPolicy) -> list[Any]:
+    return decide(
+        spec,
+        case.namespace,
+        policy,
+        operator_namespace=OPERATOR_NAMESPACE,
+        endpoints=endpoints_of(spec, case.credentials),
+        addresses={name: [ipaddress.ip_address(a) for a in found] for name, found in case.addresses.items()},
+        api_server=[ipaddress.ip_address(API_SERVER)],
+    )
+
+
+def test_the_good_tenant_resource_passes_the_default_policy() -> None:
+    """The refusals below are the cases' doing: a tenant with its own Secret on public S3 is allowed."""
+    good = TenantCase("good", {}, "")
+    assert _judge(good, _tenant_spec(good), TenantPolicy()) == []
+
+
+@pytest.mark.parametrize("case", TENANT, ids=[c.name for c in TENANT])
+def test_tenant_policy_refuses_what_the_admin_did_not_allow(case: TenantCase) -> None:
+    found = _judge(case, _tenant_spec(case), TenantPolicy.model_validate(case.policy))
+    assert case.setting in [v.setting for v in found], f"{case.name}: {found}"
+    assert f"tenantPolicy.{case.setting}" in refusal_message(found)
+
+
+@pytest.mark.parametrize("case", ROOTS, ids=[c.name for c in ROOTS])
+def test_a_lifecycle_rule_over_another_resources_root_writes_nothing(case: RootCase) -> None:
+    mine = {"driver": "s3", "s3": {"bucket": "shared"}, "prefix": case.prefix}
+    server = GOOD_TENANT["server"]
+    spec = ExternalPayloadStorageSpec.model_validate(
+        mine | {"server": server, "lifecycle": {"tmpPrefixes": case.tmp_prefixes}}
+    )
+    other = {
+        "metadata": {"namespace": "team-b", "name": "theirs", "uid": "uid-b"},
+        "spec": {"driver": "s3", "s3": {"bucket": "shared"}, "prefix": case.other_prefix, "server": server},
+    }
+    unrelated = other | {"spec": other["spec"] | {"s3": {"bucket": "elsewhere"}, "prefix": ""}}
+    roots = foreign_roots(spec, "uid-a", [other, unrelated])
+    assert [r.owner for r in roots] == ["ExternalPayloadStorage team-b/theirs"]
+    plan = plan_sync(S3Dialect(), Owner(TENANT_NAMESPACE, "mine", "0a0a0a0a"), spec, RuleSet(), roots)
+    assert OVERLAPS_OTHER_ROOT in [r.reason for r in plan.refusals], plan.refusals
+    assert not plan.needs_write
 
 
 def test_hostile_server_answers_are_reported_and_the_operator_stays_up(

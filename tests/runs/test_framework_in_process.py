@@ -12,6 +12,7 @@ from prometheus_client import REGISTRY
 
 from payload_operator.adapters.kube import KubeClient, SecretNotFound
 from payload_operator.config import OperatorConfig
+from payload_operator.planning.tenancy import LocalRootGrant, TenantPolicy
 from payload_operator.runs.base import RunContext, RunKind
 from payload_operator.runs.framework import RunnerState, tick_runs
 from payload_operator.secrets import SecretValues
@@ -19,7 +20,10 @@ from tests.runs.helpers import CountingKind, body
 from tests.support.waiting import async_wait_for
 
 CREATED = datetime(2026, 3, 1, 9, 17, 0, tzinfo=UTC)
-CONFIG = OperatorConfig()
+# The admin allows what these resources ask for: InProcess runs on a local root (docs/security.md).
+CONFIG = OperatorConfig(
+    tenant_policy=TenantPolicy(in_process_namespaces=["team-a"], local_roots=[LocalRootGrant(path="/srv")])
+)
 
 
 class FakeKube:

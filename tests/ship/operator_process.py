@@ -18,15 +18,10 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.operator_fixtures import OPERATOR_ENV
 from tests.support.procs import ManagedProcess, free_ports, http_responds, wait_until_ready
 
-FAST = {  # injected intervals: the production code path, sooner
-    "PAYLOAD_OPERATOR_TIMER_INTERVAL": "1",
-    "PAYLOAD_OPERATOR_BACKOFF_BASE": "1",
-    "PAYLOAD_OPERATOR_BACKOFF_MAX": "4",
-    "PAYLOAD_OPERATOR_DELETION_ATTEMPTS": "3",
-    "PAYLOAD_OPERATOR_DELETION_RETRY_DELAY": "1",
-}
+FAST = OPERATOR_ENV  # injected intervals (the production code path, sooner) and the suite's tenant policy
 CHART_LIVENESS = "--liveness=http://0.0.0.0:8081/healthz"
 
 

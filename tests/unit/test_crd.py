@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from payload_operator.api.crd import crd_manifest, crd_yaml
-from payload_operator.api.spec import CEL_RULES, ExternalPayloadStorageSpec
+from payload_operator.api.spec import CEL_RULES, PREFIX_MESSAGE, TMP_PREFIX_MESSAGE, ExternalPayloadStorageSpec
 
 REPO = Path(__file__).resolve().parents[2]
 COMMITTED = REPO / "crds" / "externalpayloadstorages.yaml"
@@ -81,10 +81,10 @@ def test_cel_accepts_a_good_resource_and_an_allowed_update() -> None:
         ({**BASE, "s3": None, "gcs": {"bucket": "dw-payloads"}}, "spec.s3 must be set exactly when spec.driver is s3"),
         ({**BASE, "gcs": {"bucket": "other"}}, "spec.gcs must be set exactly when spec.driver is gcs"),
         ({**BASE, "driver": "local", "local": {"path": "/data"}}, "spec.s3 must be set exactly when spec.driver is s3"),
-        (
-            {**BASE, "lifecycle": {"tmpPrefixes": ["avro/old/"]}},
-            "spec.lifecycle.tmpPrefixes must not reach the payload objects under avro/ or quarantine/",
-        ),
+        ({**BASE, "lifecycle": {"tmpPrefixes": ["avro/old/"]}}, TMP_PREFIX_MESSAGE),
+        ({**BASE, "lifecycle": {"tmpPrefixes": ["team/avro/00/"]}}, TMP_PREFIX_MESSAGE),
+        ({**BASE, "lifecycle": {"tmpPrefixes": ["x/quarantine/"]}}, TMP_PREFIX_MESSAGE),
+        ({**BASE, "prefix": "namespaces/orders/avro", "lifecycle": {"tmpPrefixes": ["00/"]}}, PREFIX_MESSAGE),
     ],
 )
 def test_cel_refuses_cross_field_errors(spec: dict[str, Any], message: str) -> None:

@@ -8,6 +8,7 @@ Every field carries its own docstring (it becomes the CRD description) and its b
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated, cast
 
@@ -29,13 +30,24 @@ PREFIX_PATTERN = rf"^(?:{_SEGMENT}(?:/{_SEGMENT})*)?$"
 TMP_PREFIX_PATTERN = rf"^{_SEGMENT}/(?:{_SEGMENT}/)*$"
 DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
-DW_NAMESPACE_PATTERN = r"^[a-zA-Z0-9._-]{1,128}$"
+# Never "." or "..": the name is a path segment of the server's routes.
+DW_NAMESPACE_PATTERN = r"^(?:[a-zA-Z0-9_-]|\.[a-zA-Z0-9_-]|\.\.[a-zA-Z0-9._-])[a-zA-Z0-9._-]{0,127}$"
 SCHEDULE_PATTERN = (
     r"^(@(hourly|daily|weekly|monthly|yearly|annually|midnight)(-random)?"
     r"|[0-9*/,?LW#-]+( [0-9A-Za-z*/,?LW#-]+){4})$"
 )
 DURATION_PATTERN = r"^([0-9]{1,6}(s|m|h|d))+$"
-URL_PATTERN = r"^https?://[^\s/$.?#][^\s]*$"
+# No userinfo (user@host), query or fragment: the operator appends /api/... paths and sends credentials.
+_URL = r"https?://[^\s/$.?#@\\][^\s/?#@\\]*(?:/[^\s?#\\]*)?"
+URL_PATTERN = rf"^{_URL}$"
+OPTIONAL_URL_PATTERN = rf"^$|^{_URL}$"
+# An absolute directory: segments without control characters, never "." or "..", no empty segment.
+_PATH_SEGMENT = (
+    r"(?:[^/.\x00-\x1f\x7f][^/\x00-\x1f\x7f]*|\.[^/.\x00-\x1f\x7f][^/\x00-\x1f\x7f]*|\.\.[^/\x00-\x1f\x7f]+)"
+)
+LOCAL_PATH_PATTERN = rf"^(?:/{_PATH_SEGMENT})+/?$"
+# Payload objects live under avro/ and quarantine/ of some root: no expiration ever reaches such a segment.
+PAYLOAD_SEGMENT_PATTERN = r"(^|/)(avro|quarantine)(/|$)"
 AZURE_GUID_PATTERN = r"^[0-9a-fA-F-]{36}$"
 
 
@@ -123,7 +135,7 @@ class S3Spec(ApiModel):
     """Bucket name (immutable)."""
     region: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9-]+$")] = "us-east-1"
     """Bucket region."""
-    endpoint: Annotated[str, Field(max_length=2048, pattern=r"^$|^https?://[^\s]+$")] = ""
+    endpoint: Annotated[str, Field(max_length=2048, pattern=OPTIONAL_URL_PATTERN)] = ""
     """Custom endpoint for S3-compatible stores; empty for AWS."""
     force_path_style: bool = False
     """Address the bucket in the path instead of the host name (needed by most S3-compatible stores)."""
@@ -145,7 +157,7 @@ class GcsSpec(ApiModel):
 
     bucket: Annotated[str, Field(min_length=3, max_length=222, pattern=r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")]
     """Bucket name (immutable)."""
-    endpoint: Annotated[str, Field(max_length=2048, pattern=r"^$|^https?://[^\s]+$")] = ""
+    endpoint: Annotated[str, Field(max_length=2048, pattern=OPTIONAL_URL_PATTERN)] = ""
     """Custom API endpoint (private endpoints, emulators); empty for the public one."""
     credentials_secret_ref: GcsCredentialsRef | None = None
     """Service-account key; omit to use Workload Identity."""
@@ -187,8 +199,9 @@ class AzureSpec(ApiModel):
 class LocalSpec(ApiModel):
     """A directory shared by the server and workers (single-node setups)."""
 
-    path: Annotated[str, Field(min_length=2, max_length=1024, pattern=r"^/[^\x00]*$")]
-    """Absolute path of the payload root, as the server and workers see it (immutable)."""
+    path: Annotated[str, Field(min_length=2, max_length=1024, pattern=LOCAL_PATH_PATTERN)]
+    """Absolute path of the payload root, as the server and workers see it (immutable); it must lie under
+    a root the operator's admin allows (tenantPolicy.localRoots)."""
 
 
 class LifecycleMode(StrEnum):
@@ -215,13 +228,13 @@ class LifecycleSpec(ApiModel):
                     pattern=TMP_PREFIX_PATTERN,
                     description="A temporary prefix relative to spec.prefix, ending with a slash.",
                     # refused at admission on every Kubernetes version: payload objects are never targets
-                    json_schema_extra={"not": {"pattern": "^(avro|quarantine)/"}},
+                    json_schema_extra={"not": {"pattern": PAYLOAD_SEGMENT_PATTERN}},
                 ),
             ]
         ],
         Field(min_length=1, max_length=10, json_schema_extra={"x-kubernetes-list-type": "set"}),
     ] = ["tmp/"]
-    """Prefixes relative to spec.prefix, each ending with "/"; never avro/ or anything above it."""
+    """Prefixes relative to spec.prefix, each ending with "/"; never with an avro or quarantine segment."""
     expiration_days: Annotated[int, Field(ge=1, le=3650)] = 10
     """Days after which temporary objects expire (the Cirrus default is 10)."""
     abort_incomplete_multipart_upload_days: Annotated[int, Field(ge=0, le=3650)] = 1
@@ -364,6 +377,9 @@ def _driver_one_of() -> list[dict[str, object]]:
     ]
 
 
+TMP_PREFIX_MESSAGE = "spec.lifecycle.tmpPrefixes must not have an avro or quarantine segment at any depth"
+PREFIX_MESSAGE = "spec.prefix must not have an avro or quarantine segment when spec.lifecycle is set"
+
 CEL_RULES: list[dict[str, str]] = [
     *_one_block_per_driver(),
     {"rule": "self.driver == oldSelf.driver", "message": "spec.driver is immutable", "fieldPath": ".driver"},
@@ -389,12 +405,21 @@ CEL_RULES: list[dict[str, str]] = [
         "fieldPath": ".local.path",
     },
     {
-        "rule": "!has(self.lifecycle) || self.lifecycle.tmpPrefixes.all(p, !p.startsWith('avro/')"
-        " && !p.startsWith('quarantine/'))",
-        "message": "spec.lifecycle.tmpPrefixes must not reach the payload objects under avro/ or quarantine/",
+        "rule": f"!has(self.lifecycle) || self.lifecycle.tmpPrefixes.all(p, !p.matches('{PAYLOAD_SEGMENT_PATTERN}'))",
+        "message": TMP_PREFIX_MESSAGE,
         "fieldPath": ".lifecycle.tmpPrefixes",
     },
+    {
+        "rule": f"!has(self.lifecycle) || !self.prefix.matches('{PAYLOAD_SEGMENT_PATTERN}')",
+        "message": PREFIX_MESSAGE,
+        "fieldPath": ".prefix",
+    },
 ]
+
+
+def _no_lifecycle_under_payloads() -> dict[str, object]:
+    """The prefix rule as structural validation, which API servers before CEL (1.25) also enforce."""
+    return {"required": ["lifecycle", "prefix"], "properties": {"prefix": {"pattern": PAYLOAD_SEGMENT_PATTERN}}}
 
 
 class ExternalPayloadStorageSpec(ApiModel):
@@ -405,6 +430,7 @@ class ExternalPayloadStorageSpec(ApiModel):
         json_schema_extra={
             "x-kubernetes-validations": cast("list[JsonValue]", CEL_RULES),
             "oneOf": cast("list[JsonValue]", _driver_one_of()),
+            "not": cast("JsonValue", _no_lifecycle_under_payloads()),
         },
     )
 
@@ -451,11 +477,10 @@ class ExternalPayloadStorageSpec(ApiModel):
             if (self.driver == driver) != (getattr(self, driver.value) is not None):
                 raise ValueError(f"spec.{driver.value} must be set exactly when spec.driver is {driver.value}")
         if self.lifecycle is not None:
-            for tmp in self.lifecycle.tmp_prefixes:
-                if tmp.startswith(("avro/", "quarantine/")):
-                    raise ValueError(
-                        "spec.lifecycle.tmpPrefixes must not reach the payload objects under avro/ or quarantine/"
-                    )
+            if any(re.search(PAYLOAD_SEGMENT_PATTERN, tmp) for tmp in self.lifecycle.tmp_prefixes):
+                raise ValueError(TMP_PREFIX_MESSAGE)
+            if re.search(PAYLOAD_SEGMENT_PATTERN, self.prefix):
+                raise ValueError(PREFIX_MESSAGE)
         return self
 
     @property

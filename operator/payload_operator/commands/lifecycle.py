@@ -34,6 +34,7 @@ from payload_operator.lifecycle_sync import CONFLICT, DRIFT_DETECTED, remove_own
 from payload_operator.manifest import Resource, load_resource
 from payload_operator.planning.conditions import ConditionUpdate
 from payload_operator.planning.lifecycle import (
+    OVERLAPS_OTHER_ROOT,
     TOO_MANY_RULES,
     UNSAFE_PREFIX,
     LifecyclePlan,
@@ -42,7 +43,7 @@ from payload_operator.planning.lifecycle import (
 )
 
 EXIT_OK, EXIT_REFUSED, EXIT_FAILED = 0, 1, 2
-REFUSED_REASONS = frozenset({UNSAFE_PREFIX, TOO_MANY_RULES, CONFLICT})
+REFUSED_REASONS = frozenset({UNSAFE_PREFIX, OVERLAPS_OTHER_ROOT, TOO_MANY_RULES, CONFLICT})
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

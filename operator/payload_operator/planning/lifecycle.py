@@ -7,7 +7,9 @@ exactly as read. Provider shapes (rule dicts, ID spelling, server defaults) live
 `lifecycle_dialects`; this module decides what to write.
 
 Safety comes first: a prefix that could reach the payload objects (<root>/avro/), the quarantine
-(<root>/quarantine/) or anything outside <root>/ is refused, and a refused plan writes nothing.
+(<root>/quarantine/) or anything outside <root>/ is refused, and a refused plan writes nothing. So is
+a prefix with an `avro` or `quarantine` segment at any depth (another resource's root may sit there)
+and one overlapping the root of another ExternalPayloadStorage on the same bucket.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ Rule = Mapping[str, Any]
 """One rule in its provider's native shape (a boto3 dict, a GCS JSON rule, an ARM JSON rule)."""
 
 PROTECTED_DIRS = (PAYLOAD_DIR, QUARANTINE_DIR)
+PROTECTED_SEGMENTS = frozenset(d.rstrip("/") for d in PROTECTED_DIRS)
 UNSAFE_PREFIX = "UnsafePrefix"
+OVERLAPS_OTHER_ROOT = "OverlapsOtherRoot"
 TOO_MANY_RULES = "TooManyRules"
 
 
@@ -179,6 +183,15 @@ def lifecycle_mode(spec: ExternalPayloadStorageSpec) -> LifecycleMode:
     return asked if native_store else LifecycleMode.SWEEP
 
 
+@dataclass(frozen=True)
+class ForeignRoot:
+    """The key root of another ExternalPayloadStorage on the same bucket: never ours to expire."""
+
+    owner: str
+    """namespace/name of that resource."""
+    root: str
+
+
 def unsafe_reason(prefix: str, tmp_prefix: str) -> str | None:
     """Why expiring `tmp_prefix` (relative to spec.prefix) is unsafe, or None when it is safe."""
     base = root(prefix)
@@ -190,16 +203,41 @@ def unsafe_reason(prefix: str, tmp_prefix: str) -> str | None:
     for protected in (base + d for d in PROTECTED_DIRS):
         if overlaps(full, protected):
             return f"{full!r} would cover {protected!r}"
+    payload_segments = sorted(PROTECTED_SEGMENTS.intersection(full.split("/")))
+    if payload_segments:
+        return f"{full!r} has a {payload_segments[0]!r} segment, where payload objects may live"
     return None
 
 
-def spec_refusals(spec: ExternalPayloadStorageSpec) -> tuple[Refusal, ...]:
-    """Every unsafe temporary prefix of the spec."""
+def spec_refusals(spec: ExternalPayloadStorageSpec, foreign: Sequence[ForeignRoot] = ()) -> tuple[Refusal, ...]:
+    """Every unsafe temporary prefix of the spec, and every one overlapping another resource's root."""
     lifecycle = spec.lifecycle
     if lifecycle is None:
         return ()
     found = (unsafe_reason(spec.prefix, t) for t in lifecycle.tmp_prefixes)
-    return tuple(Refusal(UNSAFE_PREFIX, f"refused: {why}") for why in found if why)
+    refusals = [Refusal(UNSAFE_PREFIX, f"refused: {why}") for why in found if why]
+    for full in safe_key_prefixes(spec):
+        refusals.extend(
+            Refusal(OVERLAPS_OTHER_ROOT, f"refused: {full!r} overlaps the root {other.root!r} of {other.owner}")
+            for other in foreign
+            if overlaps(full, other.root)
+        )
+    return tuple(refusals)
+
+
+def foreign_roots(spec: ExternalPayloadStorageSpec, uid: str, others: Iterable[Mapping[str, Any]]) -> list[ForeignRoot]:
+    """The roots of every other resource (stored bodies, read leniently) on the same driver and bucket."""
+    found = []
+    for body in others:
+        meta, other = body.get("metadata") or {}, body.get("spec") or {}
+        if meta.get("uid") == uid or other.get("driver") != spec.driver.value:
+            continue
+        block = other.get(spec.driver.value) or {}
+        bucket = block.get("bucket") or block.get("container") or block.get("path") if isinstance(block, dict) else None
+        if bucket == spec.bucket:
+            owner = f"ExternalPayloadStorage {meta.get('namespace')}/{meta.get('name')}"
+            found.append(ForeignRoot(owner, root(str(other.get("prefix") or ""))))
+    return found
 
 
 def safe_key_prefixes(spec: ExternalPayloadStorageSpec) -> tuple[str, ...]:
@@ -222,10 +260,16 @@ def desired_rules(spec: ExternalPayloadStorageSpec, dialect: Dialect) -> tuple[D
     )
 
 
-def plan_sync(dialect: Dialect, owner: Owner, spec: ExternalPayloadStorageSpec, current: RuleSet) -> LifecyclePlan:
-    """Bring our rules to what the spec asks; any refusal blocks the whole write."""
+def plan_sync(
+    dialect: Dialect,
+    owner: Owner,
+    spec: ExternalPayloadStorageSpec,
+    current: RuleSet,
+    foreign: Sequence[ForeignRoot] = (),
+) -> LifecyclePlan:
+    """Bring our rules to what the spec asks; any refusal (see `spec_refusals`) blocks the whole write."""
     plan = plan_rules(dialect, owner, desired_rules(spec, dialect), current, known=_known(spec, dialect))
-    return replace(plan, refusals=spec_refusals(spec) + plan.refusals)
+    return replace(plan, refusals=spec_refusals(spec, foreign) + plan.refusals)
 
 
 def plan_removal(dialect: Dialect, owner: Owner, spec: ExternalPayloadStorageSpec, current: RuleSet) -> LifecyclePlan:

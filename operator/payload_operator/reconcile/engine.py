@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from payload_operator import metrics
 from payload_operator.adapters.kube import KubeClient, KubeError
 from payload_operator.adapters.server import ServerClient
+from payload_operator.adapters.tenancy import Admission
 from payload_operator.api.rules import bound_storage, immutable_field_changes
 from payload_operator.api.spec import ExternalPayloadStorageSpec, LifecycleMode, ManagementPolicy
 from payload_operator.api.status import BoundStorage, ConditionType
@@ -26,6 +27,7 @@ from payload_operator.planning.conditions import false
 from payload_operator.planning.lifecycle import lifecycle_mode
 from payload_operator.planning.policy import spec_notes
 from payload_operator.planning.policy_report import EventNote, build_report
+from payload_operator.planning.tenancy import DENIED, refusal_message
 from payload_operator.reconcile import published
 from payload_operator.reconcile.lifecycle import reconcile_lifecycle, sweep_due
 from payload_operator.reconcile.policy import sync_all
@@ -90,8 +92,11 @@ async def reconcile_policy(
     body: dict[str, Any],
     kube: KubeClient,
     state: ResourceState,
+    admission: Admission,
 ) -> PassResult:
-    """Policy, published objects and the PolicySynced/StorageReachable conditions for one resource."""
+    """Policy, published objects and the PolicySynced/StorageReachable conditions for one resource.
+
+    A resource the tenant policy refuses gets PolicySynced False (TenantPolicyDenied) and nothing is called."""
     parsed = parse(body)
     if isinstance(parsed, PassResult):
         return parsed
@@ -110,6 +115,14 @@ async def reconcile_policy(
         return PassResult(
             StatusChange([condition], observed_generation=generation),
             [EventNote("Warning", "ImmutableFieldChanged", message)],
+        )
+    denied = await admission.violations(resource)
+    if denied:
+        message = refusal_message(denied)
+        state.last_generation = generation  # announced once per generation, not on every retry
+        return PassResult(
+            StatusChange([false(ConditionType.POLICY_SYNCED, DENIED, message)], fields, observed_generation=generation),
+            [EventNote("Warning", DENIED, message)] if spec_changed else [],
         )
     try:
         token = await kube.read_secret_key(
@@ -148,7 +161,12 @@ async def reconcile_policy(
             report.healthy = False
     state.last_generation = generation
     lifecycle = await reconcile_lifecycle(
-        kube, resource, status, spec_changed=spec_changed, sweep=sweep_due(status, datetime.now(UTC))
+        kube,
+        resource,
+        status,
+        spec_changed=spec_changed,
+        sweep=sweep_due(status, datetime.now(UTC)),
+        admission=admission,
     )
     if lifecycle is not None:
         report.conditions.extend(lifecycle.change.conditions)

@@ -16,13 +16,14 @@ from payload_operator.adapters.kube import KubeClient, KubeError
 from payload_operator.adapters.lifecycle.factory import open_rule_store
 from payload_operator.adapters.storage.base import StorageError
 from payload_operator.adapters.storage.factory import open_store
-from payload_operator.api.spec import LifecycleMode
+from payload_operator.adapters.tenancy import Admission, TenantPolicyDenied
+from payload_operator.api.spec import API_GROUP, API_VERSION, PLURAL, LifecycleMode
 from payload_operator.api.status import ConditionType, LifecycleStatus
 from payload_operator.lifecycle_sweep import sweep_tmp
 from payload_operator.lifecycle_sync import LifecycleOutcome, remove_owned_rules, sync_lifecycle
 from payload_operator.manifest import Resource
 from payload_operator.planning.conditions import false
-from payload_operator.planning.lifecycle import lifecycle_mode
+from payload_operator.planning.lifecycle import ForeignRoot, foreign_roots, lifecycle_mode
 from payload_operator.planning.schedule import ScheduleError, effective_schedule, next_after, random_seed
 from payload_operator.reconcile.status import StatusChange
 from payload_operator.runs.context import credentials_secret
@@ -47,21 +48,35 @@ def _sync_rules(
     credentials: SecretValues | None,
     now: datetime,
     previous: LifecycleStatus | None,
+    *,
     spec_changed: bool,
+    foreign: list[ForeignRoot],
 ) -> LifecycleOutcome | None:
     """Open the rule store, sync, close; None where the provider keeps no rules (local, Azure without ARM)."""
     rule_store = open_rule_store(resource.spec, credentials)
     if rule_store is None:
         return None
     try:
-        return sync_lifecycle(resource, rule_store, now=now, previous=previous, spec_changed=spec_changed)
+        return sync_lifecycle(
+            resource, rule_store, now=now, previous=previous, spec_changed=spec_changed, foreign=foreign
+        )
     finally:
         rule_store.close()
 
 
-async def _credentials(kube: KubeClient, resource: Resource) -> SecretValues | None:
+async def _credentials(kube: KubeClient, resource: Resource, admission: Admission) -> SecretValues | None:
+    """The storage credentials, once the tenant policy allows the resource with them."""
     secret = credentials_secret(resource.spec)
-    return await kube.read_secret(resource.namespace, secret) if secret else None
+    credentials = await kube.read_secret(resource.namespace, secret) if secret else None
+    await admission.check(resource, credentials)
+    return credentials
+
+
+async def _foreign_roots(kube: KubeClient, resource: Resource) -> list[ForeignRoot]:
+    """The roots of every other resource on the same bucket, across the cluster (not only existing rules)."""
+    listed = await kube.call("GET", f"/apis/{API_GROUP}/{API_VERSION}/{PLURAL}")
+    items = [item for item in listed.get("items") or [] if isinstance(item, dict)]
+    return foreign_roots(resource.spec, resource.uid, items)
 
 
 def _failure(reason: str, message: str) -> LifecyclePass:
@@ -85,18 +100,23 @@ def sweep_due(status: Any, now: datetime) -> bool:
 
 
 async def reconcile_lifecycle(
-    kube: KubeClient, resource: Resource, status: Any, *, spec_changed: bool, sweep: bool
+    kube: KubeClient, resource: Resource, status: Any, *, spec_changed: bool, sweep: bool, admission: Admission
 ) -> LifecyclePass | None:
-    """Sync owned rules (Native) or sweep when due (Sweep); None when the resource has no lifecycle block."""
+    """Sync owned rules (Native) or sweep when due (Sweep); None when the resource has no lifecycle block.
+
+    Nothing is called when the tenant policy refuses the resource."""
     if resource.spec.lifecycle is None:
         return None
     now = datetime.now(UTC)
     previous = _previous(status)
     try:
-        credentials = await _credentials(kube, resource)
+        credentials = await _credentials(kube, resource, admission)
+        foreign = await _foreign_roots(kube, resource)
         mode = lifecycle_mode(resource.spec)
         # Opening a provider client costs real CPU: it happens in the worker thread, never on the event loop.
-        outcome = await asyncio.to_thread(_sync_rules, resource, credentials, now, previous, spec_changed)
+        outcome = await asyncio.to_thread(
+            _sync_rules, resource, credentials, now, previous, spec_changed=spec_changed, foreign=foreign
+        )
         result: LifecyclePass | None = None
         if outcome is not None:
             metrics.record_lifecycle_rules(
@@ -108,12 +128,12 @@ async def reconcile_lifecycle(
         if mode == LifecycleMode.SWEEP and sweep and resource.spec.lifecycle.enabled:
             store = await asyncio.to_thread(open_store, resource.spec, credentials)
             try:
-                swept = await asyncio.to_thread(sweep_tmp, resource, store, now=now, previous=previous)
+                swept = await asyncio.to_thread(sweep_tmp, resource, store, now=now, previous=previous, foreign=foreign)
             finally:
                 store.close()
             fields = swept.status.model_copy(update={"next_sweep_time": _next_sweep(resource, now)}).to_wire()
             result = LifecyclePass(StatusChange([swept.condition], {"lifecycle": fields}), swept.condition.is_true)
-    except KubeError as exc:
+    except (KubeError, TenantPolicyDenied) as exc:
         return _failure(exc.reason, str(exc))
     except StorageError as exc:
         return _failure(exc.reason, str(exc))
@@ -122,18 +142,18 @@ async def reconcile_lifecycle(
     return result
 
 
-async def release_lifecycle(kube: KubeClient, resource: Resource) -> str | None:
+async def release_lifecycle(kube: KubeClient, resource: Resource, admission: Admission) -> str | None:
     """On deletion with deletionPolicy Delete: remove our rules; returns a failure message or None."""
     if resource.spec.lifecycle is None:
         return None
     try:
-        rule_store = open_rule_store(resource.spec, await _credentials(kube, resource))
+        rule_store = open_rule_store(resource.spec, await _credentials(kube, resource, admission))
         if rule_store is None:
             return None
         try:
             outcome = await asyncio.to_thread(remove_owned_rules, resource, rule_store, now=datetime.now(UTC))
         finally:
             rule_store.close()
-    except (KubeError, StorageError) as exc:
+    except (KubeError, StorageError, TenantPolicyDenied) as exc:
         return f"lifecycle rules: {exc}"
     return None if outcome.condition.is_true else f"lifecycle rules: {outcome.condition.message}"

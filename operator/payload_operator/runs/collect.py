@@ -32,6 +32,7 @@ async def start_jobs(
     *,
     image: str,
     service_account: str,
+    env: Mapping[str, str] | None = None,
 ) -> tuple[str, ...]:
     """Create one Job per shard; Jobs that already exist belong to this same run and are kept."""
     count = resource.spec.runner.shards
@@ -40,7 +41,14 @@ async def start_jobs(
     try:
         for index in range(count):
             manifest = jobs.job_manifest(
-                resource, owner, kind, run_id, Shard(index, count), image=image, service_account=service_account
+                resource,
+                owner,
+                kind,
+                run_id,
+                Shard(index, count),
+                image=image,
+                service_account=service_account,
+                env=env,
             )
             names.append(manifest["metadata"]["name"])
             try:

@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from payload_operator.adapters.kube import KubeClient, KubeError, KubeNotFound
+from payload_operator.adapters.tenancy import TenantPolicyDenied, admission_for
 from payload_operator.api.spec import API_GROUP, API_VERSION, PLURAL
+from payload_operator.config import OperatorConfig
 from payload_operator.manifest import Resource, load_resource, resource_from_body
 from payload_operator.reconcile.published import owner_reference
 from payload_operator.runs import jobs
@@ -102,8 +104,8 @@ async def execute(kind: RunKind, args: argparse.Namespace, *, dry_run: bool = Fa
     try:
         try:
             resource, body = await fetch_resource(kube, args.resource)
-            context = await resolve_context(kube, resource, shard, dry_run=dry_run)
-        except (KubeError, ValueError) as exc:
+            context = await resolve_context(kube, resource, shard, admission_for(OperatorConfig()), dry_run=dry_run)
+        except (KubeError, ValueError, TenantPolicyDenied) as exc:
             return failed(shard.index, f"{type(exc).__name__}: {exc}")
         outcome = await _executed(kind, context)
         if args.report == "configmap":

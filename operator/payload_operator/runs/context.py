@@ -6,6 +6,7 @@ Shared by the in-process runner and the Job command, so both read the same Secre
 from __future__ import annotations
 
 from payload_operator.adapters.kube import KubeClient
+from payload_operator.adapters.tenancy import Admission
 from payload_operator.api.spec import ExternalPayloadStorageSpec
 from payload_operator.manifest import Resource
 from payload_operator.runs.base import RunContext, Shard
@@ -18,11 +19,17 @@ def credentials_secret(spec: ExternalPayloadStorageSpec) -> str | None:
     return reference.name if reference is not None else None
 
 
-async def resolve_context(kube: KubeClient, resource: Resource, shard: Shard, *, dry_run: bool = False) -> RunContext:
-    """The run context of one shard; KubeError (SecretNotFound, SecretKeyMissing, ...) when a Secret is unusable."""
+async def resolve_context(
+    kube: KubeClient, resource: Resource, shard: Shard, admission: Admission, *, dry_run: bool = False
+) -> RunContext:
+    """The run context of one shard; KubeError (SecretNotFound, SecretKeyMissing, ...) when a Secret is unusable,
+    TenantPolicyDenied when the admin's tenant policy refuses the resource with these credentials."""
     spec = resource.spec
+    await admission.check(resource)
     token_ref = spec.server.token_secret_ref
     token = await kube.read_secret_key(resource.namespace, token_ref.name, token_ref.key)
     secret = credentials_secret(spec)
     credentials = await kube.read_secret(resource.namespace, secret) if secret else None
+    if credentials is not None:  # a connection string or service-account key names endpoints of its own
+        await admission.check(resource, credentials)
     return RunContext(resource, token, credentials, shard, dry_run=dry_run)

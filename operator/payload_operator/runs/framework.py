@@ -25,6 +25,7 @@ from pydantic import ValidationError
 
 from payload_operator import metrics
 from payload_operator.adapters.kube import KubeClient, KubeError
+from payload_operator.adapters.tenancy import admission_for
 from payload_operator.api.spec import RunnerType
 from payload_operator.api.status import ConditionType, RunBookkeeping
 from payload_operator.config import OperatorConfig
@@ -39,6 +40,7 @@ from payload_operator.planning.schedule import (
     expected_interval,
     random_seed,
 )
+from payload_operator.planning.tenancy import DENIED, refusal_message
 from payload_operator.reconcile.published import owner_reference
 from payload_operator.reconcile.status import StatusChange
 from payload_operator.runs import bookkeeping, collect
@@ -172,6 +174,7 @@ class _Tick:
         self.state = state
         self.created = created
         self.now = now
+        self.admission = admission_for(config)
         self.events: list[EventNote] = []
 
     async def advance(
@@ -285,6 +288,12 @@ class _Tick:
             shards=runner.shards,
             deadline=self.now + timedelta(seconds=runner.active_deadline_seconds) + DEADLINE_GRACE,
         )
+        denied = await self.admission.violations(self.resource)
+        if denied:  # recorded as a failed run, so the schedule moves on instead of retrying every tick
+            message = refusal_message(denied)
+            refused = Conclusion(RunOutcome.FAILED, message, {})
+            book, _ = await self._finish(name, bookkeeping.started(book, run), run, refused)
+            return book, false(CONDITIONS[name], DENIED, message)
         log.info("%s/%s: starting %s run %s (%s, %d shards)", *self._who(), name, run_id, run.runner, run.shards)
         if runner.type is RunnerType.IN_PROCESS:
             works = [self._shard_work(kind, Shard(i, runner.shards)) for i in range(runner.shards)]
@@ -299,6 +308,7 @@ class _Tick:
                 run_id,
                 image=self.config.job_image,
                 service_account=self.config.job_service_account,
+                env=self.config.tenant_environment(),
             )
         except KubeError as exc:
             failure = Conclusion(RunOutcome.FAILED, f"could not create the run's Jobs: {exc}", {})
@@ -308,7 +318,7 @@ class _Tick:
     def _shard_work(self, kind: RunKind, shard: Shard) -> ShardWork:
         async def work() -> ShardOutcome:
             try:
-                context = await resolve_context(self.kube, self.resource, shard)
+                context = await resolve_context(self.kube, self.resource, shard, self.admission)
                 return succeeded(shard, await kind.execute(context))
             except asyncio.CancelledError:
                 raise

@@ -122,8 +122,10 @@ def job_manifest(
     *,
     image: str,
     service_account: str,
+    env: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """One shard's Job: never retried, bounded in time, owned by the resource."""
+    """One shard's Job: never retried, bounded in time, owned by the resource; `env` adds variables
+    (the operator's tenant policy, so the Job's command judges the resource alike)."""
     runner = resource.spec.runner
     labels = run_labels(resource, kind, run_id, shard, JOB_COMPONENT)
     volumes, mounts = _volumes(resource)
@@ -131,7 +133,11 @@ def job_manifest(
         "name": kind,
         "image": image,
         "command": run_command(kind, resource, run_id, shard),
-        "env": [{"name": "TMPDIR", "value": "/tmp"}, {"name": "PYTHONUNBUFFERED", "value": "1"}],
+        "env": [
+            {"name": "TMPDIR", "value": "/tmp"},
+            {"name": "PYTHONUNBUFFERED", "value": "1"},
+            *({"name": k, "value": v} for k, v in sorted((env or {}).items())),
+        ],
         "volumeMounts": mounts,
         "securityContext": {
             "allowPrivilegeEscalation": False,
