@@ -112,8 +112,8 @@ if [ "${BOOTSTRAP_SKIP_K8S:-0}" = 1 ]; then
 else
   K8S_CACHE="${PAYLOAD_OPERATOR_CACHE:-$HOME/.cache/payload-operator}"
   mkdir -p "$K8S_CACHE"
-  # the cache is shared by every clone on the machine: build it once
-  BIN=$(flock "$K8S_CACHE/build-k8s.lock" bash scripts/build-k8s.sh)
+  # the cache is shared by every clone on the machine: build-k8s.sh takes its own lock and builds once
+  BIN=$(bash scripts/build-k8s.sh)
   mkdir -p .work/bin && ln -sf "$BIN/kubectl" .work/bin/kubectl
   step_done "$BIN"
 fi

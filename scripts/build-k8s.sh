@@ -13,6 +13,11 @@ have_all() { for b in "${BINARIES[@]}"; do [ -x "$BIN/$b" ] || return 1; done; }
 if have_all && command -v etcd >/dev/null; then
   echo "$BIN"; exit 0
 fi
+# One build at a time per machine, whoever starts it (bootstrap, a test fixture, a second clone): a second
+# caller waits here and then finds the binaries, instead of unpacking the source under a running build.
+exec 8>"$(dirname "$CACHE")/build-k8s.lock"
+flock 8
+if have_all && command -v etcd >/dev/null; then echo "$BIN"; exit 0; fi
 log() { echo "[build-k8s] $*" >&2; }
 mkdir -p "$BIN" "$CACHE/src" "$CACHE/apt/lists/partial" "$CACHE/apt/parts"
 # One build per cache at a time, whoever calls (bootstrap, a test fixture): a second caller would delete the

@@ -100,7 +100,7 @@ class OperatorProcess:
     def assert_up(self) -> None:
         """The operator neither crashed nor stopped answering its liveness probe."""
         assert self.alive(), f"the operator exited:\n{self.log[-4000:]}"
-        wait_for(self.healthy, 20, message="operator liveness probe")
+        wait_for(self.healthy, 60, message="operator liveness probe")
 
     @property
     def log(self) -> str:

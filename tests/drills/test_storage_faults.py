@@ -286,7 +286,7 @@ def test_runs_under_storage_faults_fail_visibly_delete_nothing_and_the_next_run_
 
     # Under the fault: every run ends, recorded as failed (never as clean), and nothing is deleted.
     failed = wait_for(
-        lambda: results(lambda _n, block: bool(block.get("lastResult"))), 120, interval=1, message="first runs"
+        lambda: results(lambda _n, block: bool(block.get("lastResult"))), 240, interval=1, message="first runs"
     )
     for name, (fault, kind, bucket, (referenced, orphans, outside)) in cases.items():
         block = run_block(failed[name], kind)
@@ -301,7 +301,7 @@ def test_runs_under_storage_faults_fail_visibly_delete_nothing_and_the_next_run_
         proxy.clear()
     succeeded = wait_for(
         lambda: results(lambda _n, block: (block.get("lastResult") or {}).get("result") == "Succeeded"),
-        150,
+        240,
         interval=1,
         message="the next scheduled runs succeed",
     )
@@ -314,7 +314,10 @@ def test_runs_under_storage_faults_fail_visibly_delete_nothing_and_the_next_run_
         assert block["nextRunTime"].endswith(":00Z"), f"{name}: {block['nextRunTime']}"
         assert condition(succeeded[name], CONDITIONS[kind])["status"] == "True", name
         if kind == "retention":
-            assert block["lastResult"]["orphans"]["deleted"] == len(orphans), f"{name}: {block['lastResult']}"
+            # On a busy machine more than one run may succeed before this wait sees them: the first one
+            # deletes the orphans, any later one finds none left. The bucket is the proof either way.
+            expected = len(orphans) if len(history) == 2 else 0
+            assert block["lastResult"]["orphans"]["deleted"] == expected, f"{name}: {history} {block['lastResult']}"
             assert bucket.keys() == set(referenced + outside), f"{name}: exactly the orphans are gone"
         else:
             assert block["lastResult"]["checked"] == len(referenced + orphans), f"{name}: {block['lastResult']}"

@@ -81,7 +81,7 @@ def test_edit_is_followed_by_the_server(
     patch_spec(crd, kube_namespace, "payloads", {"thresholdBytes": 8192})
     wait_for(
         lambda: all(dw_server.policy(ns)["threshold_bytes"] == 8192 for ns in ("orders", "billing")),
-        20,
+        60,
         message="server follows the edit",
     )
     body = wait_condition(crd, kube_namespace, "payloads", "Ready", "True")
@@ -100,11 +100,11 @@ def test_drift_on_the_server_is_put_back_counted_and_announced(
         entries = {e["name"]: e for e in get_eps(crd, kube_namespace, "payloads")["status"]["namespaces"]}
         return entries if entries["orders"]["driftCorrections"] == 1 else None
 
-    entries = wait_for(counted, 15, message="drift counted in status")
+    entries = wait_for(counted, 60, message="drift counted in status")
     assert entries["billing"]["driftCorrections"] == 0
     wait_for(
         lambda: any(e["reason"] == "DriftRepaired" for e in events_for(crd, kube_namespace, "payloads")),
-        15,
+        60,
         message="DriftRepaired event",
     )
 
@@ -252,7 +252,7 @@ def test_s3_server_env_secret_is_published(
         },
     )
     wait_condition(crd, kube_namespace, "payloads", "PolicySynced", "True")
-    secret = wait_for(lambda: _get_or_none(crd, f"/api/v1/namespaces/{kube_namespace}/secrets/payloads-server-env"), 15)
+    secret = wait_for(lambda: _get_or_none(crd, f"/api/v1/namespaces/{kube_namespace}/secrets/payloads-server-env"), 60)
     import base64
 
     env = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}

@@ -144,7 +144,7 @@ def test_request_log_records_namespace_role_status(gen_a: EmulatedServer, api_a:
     last = gen_a.requests.last(method="PUT")
     assert last is not None
     assert (last.namespace, last.role, last.status) == ("default", "admin", 422)
-    assert gen_a.requests.wait_for(count=2, timeout=1, method="PUT")
+    assert gen_a.requests.wait_for(count=2, timeout=60, method="PUT")
     assert not gen_a.requests.wait_for(count=3, timeout=0.05, method="PUT")
 
 

@@ -50,4 +50,4 @@ def test_cli_serves_configured_namespaces_and_tokens(tmp_path: Path) -> None:
         assert info["worker_protocol"]["server_capabilities"]["runtime_external_payload_transport"] is True
     finally:
         proc.terminate()
-        assert proc.wait(timeout=20) == 0
+        assert proc.wait(timeout=60) == 0

@@ -157,11 +157,11 @@ def test_a_held_answer_has_already_reached_the_server(proxy: FaultProxy) -> None
 
     worker = threading.Thread(target=call)
     worker.start()
-    assert proxy.requests.wait_for(1, timeout=10, fault="delay-answer")
+    assert proxy.requests.wait_for(1, timeout=60, fault="delay-answer")
     assert ("PUT", "/landed", b"1") in _Handler.seen
     worker.join(10)
     assert isinstance(outcome.get("error"), httpx.ReadTimeout)
-    assert proxy.requests.wait_for(1, timeout=15, fault="client-gone")
+    assert proxy.requests.wait_for(1, timeout=60, fault="client-gone")
 
 
 def test_expect_continue_is_answered_by_the_proxy(proxy: FaultProxy) -> None:

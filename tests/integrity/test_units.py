@@ -248,7 +248,7 @@ async def test_the_pool_reads_at_most_workers_at_once_and_queues_at_most_as_many
                 submitted.append(item)
 
         producer = asyncio.create_task(produce())
-        await async_wait_for(lambda: len(submitted) == 4 and running["now"] == 2, timeout=10)
+        await async_wait_for(lambda: len(submitted) == 4 and running["now"] == 2, timeout=60)
         assert not producer.done()  # the fifth submit waits for a free slot
         release.set()
         await producer

@@ -80,7 +80,7 @@ def test_operator_keeps_foreign_rules_and_owns_its_own(
     wait_for(lambda: any(r.get("ID") in owned_ids for r in _rules(client, bucket)), 40, message="rule restored")
     wait_for(
         lambda: get_eps(crd, kube_namespace, "payloads")["status"]["lifecycle"].get("driftRepairs", 0) >= 1,
-        20,
+        60,
         message="repair counted",
     )
 

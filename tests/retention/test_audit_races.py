@@ -71,7 +71,7 @@ async def test_a_writer_storing_and_referencing_payloads_during_a_delete_audit_l
         payloads.orphan()
     writer = Writer(payloads, payloads.referenced[:10])
     writer.start()
-    wait_for(lambda: writer.written, timeout=10, message="the writer never wrote")
+    wait_for(lambda: writer.written, timeout=60, message="the writer never wrote")
     try:
         result, _, _ = await run_retention(resource_of(payloads.server, payloads.root, orphanAudit={"mode": "Delete"}))
     finally:

@@ -87,7 +87,7 @@ class Cluster:
             await self.tick(now)
             return "activeRun" not in self.block
 
-        await async_wait_for(finished, timeout=10, message="the in-process run never finished")
+        await async_wait_for(finished, timeout=60, message="the in-process run never finished")
 
 
 async def test_a_new_resource_runs_at_once_and_its_result_lands_in_status() -> None:

@@ -13,7 +13,7 @@ from tests.conftest import delete_namespace
 from tests.e2e.conftest import GROUP_PATH
 from tests.ship.chart import CHART, CRD_FILE, CRD_NAME, install, sync_chart_crd, uninstall, upgrade
 from tests.ship.kube import apply, delete_crds, wait_established
-from tests.support.cluster import Cluster, KubectlError
+from tests.support.cluster import Cluster
 from tests.support.waiting import wait_for
 
 RELEASE = "payload-operator"
@@ -80,7 +80,7 @@ def test_upgrade_updates_the_crd_and_keeps_resources(
         assert after["metadata"]["uid"] == before["metadata"]["uid"]
         annotated = _resource(apps, "annotated", notes="owned by the payments team")
         # kubectl validates against the published OpenAPI schema, which follows a CRD change within seconds
-        wait_for(lambda: apply(ship_cluster, [annotated]), 30, ignore=(KubectlError,), message="new field accepted")
+        wait_for(lambda: apply(ship_cluster, [annotated]), 30, message="new field accepted")
         stored = ship_cluster.api("GET", f"{GROUP_PATH}/namespaces/{apps}/externalpayloadstorages/annotated")
         assert stored["spec"]["notes"] == "owned by the payments team", "the new field is in the schema, not pruned"
 

@@ -127,7 +127,7 @@ def test_operator_core_scenario_with_the_chart_service_account(ship_cluster: Clu
     assert server.policy("billing")["enabled"] is False
     wait_for(
         lambda: not operator.samples("payload_operator_condition", namespace=apps, name="payloads"),
-        10,
+        60,
         message="gauges of a deleted resource are dropped",
     )
 
@@ -145,7 +145,7 @@ def test_s3_server_env_secret_needs_only_granted_rights(ship_cluster: Cluster, i
         s3={"bucket": "dw-payloads", "endpoint": "http://127.0.0.1:9", "credentialsSecretRef": {"name": "dw-s3"}},
     )
     wait_condition(ship_cluster, apps, "s3store", "PolicySynced", "True", timeout=60)
-    secret = wait_for(lambda: _get(ship_cluster, f"/api/v1/namespaces/{apps}/secrets/s3store-server-env"), 20)
+    secret = wait_for(lambda: _get(ship_cluster, f"/api/v1/namespaces/{apps}/secrets/s3store-server-env"), 60)
     env = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
     assert env["DW_EXTERNAL_PAYLOAD_S3_BUCKET"] == "dw-payloads"
 

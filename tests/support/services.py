@@ -179,7 +179,7 @@ def start_rgw(timeout: float = RGW_START_TIMEOUT, settings: Mapping[str, str] | 
         )
         # the gateway answers before the user is usable everywhere; require an authenticated call
         client = endpoint.client()
-        wait_for(client.list_buckets, timeout=30, interval=0.2, message="RGW S3 user not usable", ignore=(Exception,))
+        wait_for(client.list_buckets, timeout=30, interval=0.2, message="RGW S3 user not usable")
         yield endpoint
     finally:
         subprocess.run(["bash", str(down), str(workdir / "ceph")], check=False, capture_output=True, timeout=120)

@@ -3,8 +3,10 @@
     wait_for(lambda: get_status()["phase"] == "Ready", timeout=30, message="CR never became Ready")
     obj = wait_for(lambda: find_object(), timeout=10)        # returns the first truthy value
 
-A predicate that raises one of the exception types in ``ignore`` counts as "not yet"; the last
-exception is reported if the deadline passes. Any other exception propagates at once.
+A predicate that raises counts as "not yet": on a busy machine a condition often reads an object half
+made (a status block not written yet, a Job without pods), and a wait must wait through that. The last
+exception is reported if the deadline passes, so a predicate that can never succeed still fails, with
+its error. KeyboardInterrupt and other BaseExceptions propagate at once.
 """
 
 from __future__ import annotations
@@ -34,7 +36,6 @@ def wait_for(
     timeout: float,
     interval: float = 0.1,
     message: str = "",
-    ignore: tuple[type[BaseException], ...] = (),
 ) -> T:
     """Poll ``predicate`` until it returns a truthy value and return that value.
 
@@ -49,7 +50,7 @@ def wait_for(
         polls += 1
         try:
             value = predicate()
-        except ignore as exc:
+        except Exception as exc:  # "not yet": see the module docstring
             last_exc = exc
         else:
             last_exc = None
@@ -68,7 +69,6 @@ async def async_wait_for(
     timeout: float,
     interval: float = ...,
     message: str = ...,
-    ignore: tuple[type[BaseException], ...] = ...,
 ) -> T: ...
 
 
@@ -78,7 +78,6 @@ async def async_wait_for(
     timeout: float,
     interval: float = ...,
     message: str = ...,
-    ignore: tuple[type[BaseException], ...] = ...,
 ) -> T: ...
 
 
@@ -87,7 +86,6 @@ async def async_wait_for(
     timeout: float,
     interval: float = 0.1,
     message: str = "",
-    ignore: tuple[type[BaseException], ...] = (),
 ) -> Any:
     """Like :func:`wait_for`, for async tests: the predicate may be sync or async; polls with asyncio.sleep."""
     deadline = time.monotonic() + timeout
@@ -99,7 +97,7 @@ async def async_wait_for(
         try:
             result = predicate()
             value = await result if isinstance(result, Awaitable) else result
-        except ignore as exc:
+        except Exception as exc:  # "not yet": see the module docstring
             last_exc = exc
         else:
             last_exc = None
