@@ -1,0 +1,145 @@
+"""The admin's tenant policy end to end without a cluster: where it comes from (Helm values, environment),
+what it allows, names resolved for real, the Jobs it is handed to, and paths sent to the server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from payload_operator.adapters.server import segment
+from payload_operator.adapters.tenancy import Admission, TenantPolicyDenied, admission_for
+from payload_operator.config import OperatorConfig
+from payload_operator.manifest import Resource, resource_from_body
+from payload_operator.planning.tenancy import DENIED, EndpointUse, TenantPolicy, is_public
+from payload_operator.runs import jobs
+from payload_operator.runs.base import Shard
+from tests.ship.chart import operator_container, render
+
+SERVER = {"url": "https://dw.team-a.svc", "tokenSecretRef": {"name": "dw-admin"}, "namespaces": ["orders"]}
+
+
+def resource(namespace: str = "team-a", **spec: Any) -> Resource:
+    body = {"server": SERVER, "driver": "s3", "s3": {"bucket": "dw-payloads", "credentialsSecretRef": {"name": "k"}}}
+    return resource_from_body({"metadata": {"namespace": namespace, "name": "p", "uid": "u"}, "spec": body | spec})
+
+
+def judge(admission: Admission, res: Resource, credentials: dict[str, str] | None = None) -> list[str]:
+    return [v.setting for v in asyncio.run(admission.violations(res, credentials))]
+
+
+def test_helm_values_reach_the_operator_as_its_tenant_policy(monkeypatch: pytest.MonkeyPatch) -> None:
+    values = {
+        "tenantPolicy": {
+            "ambientCredentialsNamespaces": ["team-a"],
+            "endpoints": [{"hosts": ["minio.storage.svc:9000"], "uses": ["s3"], "namespaces": ["team-a"]}],
+            "localRoots": [{"path": "/srv/payloads"}],
+            "inProcessNamespaces": ["dev"],
+            "maxConcurrency": 8,
+        }
+    }
+    env = {e["name"]: e.get("value") for e in operator_container(render(values))["env"]}
+    assert env["PAYLOAD_OPERATOR_NAMESPACE"] == "payload-system"  # the release namespace
+    for name in ("PAYLOAD_OPERATOR_NAMESPACE", "PAYLOAD_OPERATOR_TENANT_POLICY"):
+        monkeypatch.setenv(name, str(env[name]))
+    config = OperatorConfig()
+    assert config.namespace == "payload-system"
+    assert config.tenant_policy == TenantPolicy.model_validate(values["tenantPolicy"])
+    assert config.tenant_policy.endpoints[0].uses == [EndpointUse.S3]
+
+
+def test_the_chart_default_is_the_operators_default() -> None:
+    env = {e["name"]: e.get("value") for e in operator_container(render({}))["env"]}
+    assert TenantPolicy.model_validate(json.loads(str(env["PAYLOAD_OPERATOR_TENANT_POLICY"]))) == TenantPolicy()
+
+
+def test_a_job_judges_with_the_operators_policy_not_its_own_namespace(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Job runs in the tenant's namespace: it must not mistake that for the operator's own."""
+    config = OperatorConfig(namespace="payload-operator", tenant_policy=TenantPolicy(max_shards=2))
+    job = jobs.job_manifest(resource(), {}, "integrity", "20260302-000000", Shard(0, 1), image="i", service_account="s")
+    assert "PAYLOAD_OPERATOR_TENANT_POLICY" not in {
+        e["name"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    job = jobs.job_manifest(
+        resource(), {}, "integrity", "r", Shard(0, 1), image="i", service_account="s", env=config.tenant_environment()
+    )
+    for item in job["spec"]["template"]["spec"]["containers"][0]["env"]:
+        monkeypatch.setenv(item["name"], item["value"])
+    assert OperatorConfig().tenant_policy == config.tenant_policy
+    assert OperatorConfig().namespace == "payload-operator"
+
+
+def test_ambient_credentials_are_the_operators_own_namespace_by_default() -> None:
+    admission = admission_for(OperatorConfig(namespace="payload-operator"))
+    ambient = {"s3": {"bucket": "dw-payloads"}}
+    assert judge(admission, resource("payload-operator", **ambient)) == []
+    assert judge(admission, resource("team-a", **ambient)) == ["ambientCredentialsNamespaces"]
+    everywhere = Admission(TenantPolicy(ambient_credentials_namespaces=["*"]))
+    assert judge(everywhere, resource("team-a", **ambient)) == []
+
+
+def test_a_name_is_judged_by_where_it_resolves() -> None:
+    """`localhost` is spelled like any host; it resolves to loopback, which only a listed name may use."""
+    admission = Admission(TenantPolicy())
+    assert judge(admission, resource(server=SERVER | {"url": "http://localhost:8080"})) == ["endpoints"]
+    listed = Admission(TenantPolicy.model_validate({"endpoints": [{"hosts": ["localhost"], "uses": ["server"]}]}))
+    assert judge(listed, resource(server=SERVER | {"url": "http://localhost:8080"})) == []
+
+
+def test_the_api_server_is_refused_as_a_server_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
+    admission = admission_for(OperatorConfig())
+    assert judge(admission, resource(server=SERVER | {"url": "https://10.96.0.1:443"})) == ["endpoints"]
+    assert judge(admission, resource(server=SERVER | {"url": "https://10.96.0.2:443"})) == []
+
+
+def test_a_listed_s3_compatible_store_is_allowed_only_where_listed() -> None:
+    policy = {"endpoints": [{"hosts": ["10.0.0.0/8"], "uses": ["s3"], "namespaces": ["team-a"]}]}
+    admission = Admission(TenantPolicy.model_validate(policy))
+    store = {"s3": {"bucket": "dw-payloads", "endpoint": "http://10.1.2.3:9000", "credentialsSecretRef": {"name": "k"}}}
+    assert judge(admission, resource("team-a", **store)) == []
+    assert judge(admission, resource("team-b", **store)) == ["endpoints"]
+
+
+def test_the_credentials_secret_is_judged_too() -> None:
+    """A connection string names its own endpoint: the account key would go there."""
+    admission = Admission(TenantPolicy())
+    azure = {"container": "payloads", "accountUrl": "https://acct.blob.core.windows.net"}
+    res = resource(driver="azure", s3=None, azure=azure | {"credentialsSecretRef": {"name": "az"}})
+    good = {"connectionString": "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=k3y"}
+    assert judge(admission, res, good) == []
+    bad = {"connectionString": "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;AccountKey=k3y"}
+    with pytest.raises(TenantPolicyDenied) as denied:
+        asyncio.run(admission.check(res, bad))
+    assert denied.value.reason == DENIED
+    assert "BlobEndpoint of the Secret's connectionString" in str(denied.value)
+    assert "k3y" not in str(denied.value)
+
+
+@pytest.mark.parametrize(
+    ("use", "url", "public"),
+    [
+        (EndpointUse.S3, "https://s3.eu-west-1.amazonaws.com", True),
+        (EndpointUse.S3, "https://bucket.s3.amazonaws.com", True),
+        (EndpointUse.S3, "http://s3.amazonaws.com", False),
+        (EndpointUse.S3, "https://amazonaws.com.evil.example", False),
+        (EndpointUse.GCS, "https://storage.googleapis.com", True),
+        (EndpointUse.GCS, "https://s3.amazonaws.com", False),
+        (EndpointUse.AZURE, "https://acct.blob.core.windows.net", True),
+        (EndpointUse.AZURE, "https://management.azure.com", True),
+        (EndpointUse.AZURE, "https://storage.googleapis.com", False),
+        (EndpointUse.SERVER, "https://dw.example", False),
+    ],
+)
+def test_each_providers_public_endpoints_are_its_own(use: EndpointUse, url: str, public: bool) -> None:
+    assert is_public(use, url) is public
+
+
+@pytest.mark.parametrize(
+    ("name", "sent"),
+    [("orders", "orders"), ("..", "%2E%2E"), (".", "%2E"), ("a/b", "a%2Fb"), ("x?y#z", "x%3Fy%23z"), ("é", "%C3%A9")],
+)
+def test_every_path_segment_sent_to_the_server_is_encoded_whole(name: str, sent: str) -> None:
+    assert segment(name) == sent
