@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -100,6 +101,11 @@ class BadResponse(ServerError):
     """An answer that is not the JSON the contract promises (wrong content type, malformed, truncated)."""
 
     reason = "BadResponse"
+
+
+def segment(value: str) -> str:
+    """One path segment, percent-encoded whole: a name like `..`, `a/b` or `x?y` stays inside its segment."""
+    return quote(value, safe="").replace(".", "%2E") if value in (".", "..") else quote(value, safe="")
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -217,13 +223,13 @@ class ServerClient:
 
     async def get_namespace(self, name: str) -> dict[str, Any]:
         """GET /api/namespaces/{name}."""
-        return (await self.request("GET", f"/api/namespaces/{name}", namespace=name))[1]
+        return (await self.request("GET", f"/api/namespaces/{segment(name)}", namespace=name))[1]
 
     async def put_external_storage(self, name: str, policy: Mapping[str, Any]) -> dict[str, Any]:
         """PUT /api/namespaces/{name}/external-storage: replaces the whole policy."""
         return (
             await self.request(
-                "PUT", f"/api/namespaces/{name}/external-storage", namespace=name, json_body=dict(policy)
+                "PUT", f"/api/namespaces/{segment(name)}/external-storage", namespace=name, json_body=dict(policy)
             )
         )[1]
 
@@ -275,12 +281,13 @@ class ServerClient:
 
     async def runs(self, namespace: str, workflow_id: str) -> list[dict[str, Any]]:
         """The continue-as-new chain of a workflow."""
-        body = (await self.request("GET", f"/api/workflows/{workflow_id}/runs", namespace=namespace))[1]
+        body = (await self.request("GET", f"/api/workflows/{segment(workflow_id)}/runs", namespace=namespace))[1]
         return [r for r in body.get("runs") or [] if isinstance(r, dict)]
 
     async def history_pages(
         self, namespace: str, workflow_id: str, run_id: str, page_size: int = 500
     ) -> AsyncIterator[dict[str, Any]]:
         """A run's history, page by page."""
-        async for page in self._pages(f"/api/workflows/{workflow_id}/runs/{run_id}/history", namespace, page_size):
+        path = f"/api/workflows/{segment(workflow_id)}/runs/{segment(run_id)}/history"
+        async for page in self._pages(path, namespace, page_size):
             yield page
