@@ -5,7 +5,12 @@
 
 Everything runs on this machine: kube-apiserver 1.20 + etcd (built by scripts/build-k8s.sh), the Durable
 Workflow server emulator from tests/ (the real server cannot run here), a payload directory under
-.work/demo, and `payload-operator run` as a subprocess, exactly as it runs in a cluster.
+.work/demo, and `payload-operator run` as a subprocess, exactly as it runs in a cluster. It applies the
+CRD, then a namespace `payloads-demo` with the admin-token Secret `dw-admin` and the resource of
+examples/local/ (named `demo`, pointed at the emulator and the payload directory).
+
+It never touches another cluster unless asked: with KUBECONFIG set it refuses, and `--use-kubeconfig`
+opts in (the namespace it made, and the CRD if it made it, are deleted again on the way out).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import yaml
@@ -24,11 +30,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.dw_emulator import EmulatedServer, Tokens  # noqa: E402
-from tests.support.cluster import start_cluster  # noqa: E402
+from tests.support.cluster import Cluster, start_cluster  # noqa: E402
 from tests.support.procs import free_ports  # noqa: E402
 from tests.support.waiting import wait_for  # noqa: E402
 
 NAMESPACE = "payloads-demo"
+CRD = "externalpayloadstorages.payloads.durable-workflow.io"
 TOKEN = "demo-admin-token"
 
 
@@ -50,10 +57,32 @@ def manifests(server: EmulatedServer) -> list[dict[str, object]]:
     ]
 
 
+def external_leftovers(cluster: Cluster) -> list[str]:
+    """What the demo will make in a cluster it does not own, so it can take exactly that away again."""
+    made = [f"namespace/{NAMESPACE}"]
+    if cluster.kubectl("get", f"crd/{CRD}", check=False).returncode != 0:
+        made.append(f"crd/{CRD}")
+    return made
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--once", action="store_true", help="exit after the resource is Ready")
+    parser.add_argument(
+        "--use-kubeconfig",
+        action="store_true",
+        help="use the cluster of $KUBECONFIG instead of refusing (installs the CRD, a namespace and an operator)",
+    )
     args = parser.parse_args()
+    if os.environ.get("KUBECONFIG") and not args.use_kubeconfig:
+        print(
+            f"KUBECONFIG is set ({os.environ['KUBECONFIG']}): the demo would install the CRD, the namespace "
+            f"{NAMESPACE} and a second operator into that cluster, so it stops here.\n"
+            "Unset KUBECONFIG to run on the embedded local control plane, "
+            "or opt in with `make demo ARGS=--use-kubeconfig`.",
+            file=sys.stderr,
+        )
+        return 2
     workdir = REPO / ".work" / "demo"
     (workdir / "payloads").mkdir(parents=True, exist_ok=True)
     print("starting the local control plane (kube-apiserver 1.20 + etcd)...", flush=True)
@@ -68,12 +97,13 @@ def main() -> int:
         ) as server,
     ):
         print(f"Durable Workflow server emulator at {server.url}", flush=True)
+        created = external_leftovers(cluster) if args.use_kubeconfig else None
         cluster.kubectl("apply", "--validate=false", "-f", str(REPO / "crds" / "externalpayloadstorages.yaml"))
         cluster.kubectl(
             "wait",
             "--for=condition=established",
             "--timeout=60s",
-            "crd/externalpayloadstorages.payloads.durable-workflow.io",
+            f"crd/{CRD}",
         )
         env = cluster.env() | {
             "PAYLOAD_OPERATOR_TIMER_INTERVAL": "5",
@@ -92,6 +122,7 @@ def main() -> int:
             env=env,
             stdout=(workdir / "operator.log").open("w"),
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches the demo only, which stops the operator before its cluster
         )
         try:
             cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(manifests(server)))
@@ -118,17 +149,44 @@ def main() -> int:
                 return 0
             print(f"\nexport KUBECONFIG={cluster.kubeconfig}   # then try: kubectl describe eps -n {NAMESPACE} demo")
             print("Ctrl-C stops everything.", flush=True)
-            signal.sigwait({signal.SIGINT, signal.SIGTERM})
+            wait_for_stop_signal()
             return 0
         finally:
-            operator.terminate()
-            try:
-                operator.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                operator.kill()
+            stop_operator(operator, workdir / "operator.log")
+            if created is not None:
+                remove_from_external_cluster(cluster, created)
+            plane = "" if created is not None else " and the local control plane (kube-apiserver, etcd)"
+            print(f"stopping the server emulator{plane}", flush=True)
+
+
+def wait_for_stop_signal() -> None:
+    """Block until Ctrl-C or SIGTERM; the callers' finally blocks then stop everything in order."""
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    stop.wait()
+    print("", flush=True)
+
+
+def stop_operator(operator: subprocess.Popen[bytes], log: Path) -> None:
+    """SIGTERM, so Kopf stops its watchers and says so in its log; a kill only if it hangs."""
+    print(f"stopping the operator (pid {operator.pid}; its shutdown lines go to {log})", flush=True)
+    operator.terminate()
+    try:
+        operator.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        print("the operator did not stop within 10 s: killing it", flush=True)
+        operator.kill()
+        operator.wait()
+
+
+def remove_from_external_cluster(cluster: Cluster, created: list[str]) -> None:
+    """--use-kubeconfig: delete what the demo made there (its namespace, the CRD only if it was not there)."""
+    print(f"deleting what the demo applied to the cluster of $KUBECONFIG: {', '.join(created)}", flush=True)
+    for resource in created:
+        cluster.kubectl("delete", "--ignore-not-found", "--wait=false", resource)
 
 
 if __name__ == "__main__":
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     sys.exit(main())

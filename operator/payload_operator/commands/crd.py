@@ -10,7 +10,12 @@ from payload_operator.api.crd import crd_yaml
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `crd` subcommand."""
-    parser = subparsers.add_parser("crd", help="print the CRD (YAML) generated from the pydantic models")
+    parser = subparsers.add_parser(
+        "crd",
+        help="print the CRD (YAML) generated from the pydantic models",
+        description="Print the ExternalPayloadStorage CustomResourceDefinition (YAML), generated from the pydantic "
+        "models that are the schema's single source (`make crd` writes it to crds/ and the chart).",
+    )
     parser.set_defaults(func=run)
 
 

@@ -30,7 +30,12 @@ COUNTS = ("checked", "ok", "missing", "corrupt", "unreadable", "invalidReference
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `integrity` subcommand."""
-    parser = subparsers.add_parser("integrity", help="verify size and sha256 of payload objects once")
+    parser = subparsers.add_parser(
+        "integrity",
+        help="verify size and sha256 of payload objects once",
+        description="Run one integrity run, as the operator's Jobs do: verify the size and sha256 of referenced "
+        "and/or stored payload objects, and report (or quarantine) the damaged ones.",
+    )
     command.add_arguments(parser)
     parser.add_argument("--mode", choices=sorted(_MODES), help="override spec.integrity.mode")
     parser.add_argument("--on-corrupt", choices=sorted(_ON_CORRUPT), help="override spec.integrity.onCorrupt")

@@ -48,9 +48,19 @@ REFUSED_REASONS = frozenset({UNSAFE_PREFIX, OVERLAPS_OTHER_ROOT, TOO_MANY_RULES,
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `lifecycle` subcommand."""
-    parser = subparsers.add_parser("lifecycle", help="plan and apply lifecycle rules for temporary prefixes")
+    parser = subparsers.add_parser(
+        "lifecycle",
+        help="plan and apply lifecycle rules for temporary prefixes",
+        description="Plan and apply, once, the expiration rules of a resource's temporary prefixes on its bucket, "
+        "keeping every rule it does not own. It reads the bucket's current rules with the real credentials of "
+        "this environment, also with --dry-run.",
+    )
     parser.add_argument("-f", "--file", type=Path, required=True, help="ExternalPayloadStorage manifest (- for stdin)")
-    parser.add_argument("--dry-run", action="store_true", help="print the plan, write nothing")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="read the bucket's rules (real credentials) and print the plan; write nothing",
+    )
     parser.add_argument("--remove", action="store_true", help="remove the rules this resource owns (Native stores)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     parser.set_defaults(func=run)

@@ -27,7 +27,12 @@ ORPHAN_FIELDS = ("references", "listed", "referenced", "young", "candidates", "c
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `retention` subcommand."""
-    parser = subparsers.add_parser("retention", help="run the server's retention passes and the orphan audit once")
+    parser = subparsers.add_parser(
+        "retention",
+        help="run the server's retention passes and the orphan audit once",
+        description="Run one retention run, as the operator's Jobs do: the server's retention passes, then the "
+        "orphan audit (deleting only what spec.retention.orphanAudit allows and proves unreferenced).",
+    )
     command.add_arguments(parser)
     parser.add_argument("--dry-run", action="store_true", help="no passes, no deletions: report only")
     parser.set_defaults(func=lambda args: run(parser, args))

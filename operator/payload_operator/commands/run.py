@@ -9,11 +9,19 @@ import kopf
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `run` subcommand."""
-    parser = subparsers.add_parser("run", help="run the operator")
+    parser = subparsers.add_parser(
+        "run",
+        help="run the operator",
+        description="Run the operator (Kopf): watch ExternalPayloadStorage resources and keep their server policies, "
+        "published objects, lifecycle rules and scheduled runs true. The cluster comes from the in-cluster "
+        "ServiceAccount or $KUBECONFIG; settings from PAYLOAD_OPERATOR_* variables (docs/operating.md).",
+    )
     scope = parser.add_mutually_exclusive_group()
     scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace (default)")
     scope.add_argument("-n", "--namespace", action="append", default=[], help="watch only these namespaces")
-    parser.add_argument("--log-format", choices=["plain", "full", "json"], default="full")
+    parser.add_argument(
+        "--log-format", choices=["plain", "full", "json"], default="full", help="log lines (json: for log collectors)"
+    )
     parser.add_argument("--verbose", action="store_true", help="debug logging (never includes secret values)")
     parser.add_argument("--liveness", default="http://0.0.0.0:8081/healthz", help="Kopf liveness endpoint URL")
     parser.add_argument("--standalone", action="store_true", help="no peering (single replica)")
