@@ -26,10 +26,11 @@ exec 9>"$CACHE/build.lock"
 flock 9
 if have_all && command -v etcd >/dev/null; then echo "$BIN"; exit 0; fi
 export DEBIAN_FRONTEND=noninteractive
-SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 log "installing build dependencies"
-$SUDO apt-get -o DPkg::Lock::Timeout=600 update -q >&2
-$SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends golang-go rsync make etcd-server \
+# shellcheck source=lib/apt.sh
+. "$(dirname "$0")/lib/apt.sh"
+apt_get update -q
+apt_get install -y -q --no-install-recommends golang-go rsync make etcd-server \
   golang-github-modern-go-reflect2-dev golang-github-json-iterator-go-dev ca-certificates openssl curl >&2
 if have_all; then echo "$BIN"; exit 0; fi
 # deb-src entries in a private apt state dir; the system's apt configuration is left untouched
