@@ -172,7 +172,7 @@ def host_of(url: str) -> Host | None:
 def refusal_message(violations: Sequence[Violation]) -> str:
     """The condition message: every violation, then where to read more."""
     found = "; ".join(v.describe() for v in violations)
-    return f"refused by the operator's tenant policy, nothing was called: {found} (see docs/security.md)"
+    return f"refused by the operator's tenant policy, nothing was called: {found} (docs/security.md, docs/upgrading.md)"
 
 
 # ------------------------------------------------------------------------------------------- endpoints
