@@ -21,8 +21,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--worker-token", default="worker-token")
     parser.add_argument("--namespace", action="append", default=[], help="repeatable; 'default' always exists")
     parser.add_argument("--local-root", type=Path, default=None)
-    parser.add_argument("--no-discovery", action="store_true", help="Gen A: omit the namespace storage block")
-    parser.add_argument("--inline-payloads", action="store_true", help="resolve offloaded payloads inline")
+    parser.add_argument(
+        "--profile",
+        choices=["captured", "references"],
+        default="captured",
+        help="Gen A: the captured real server (default) or a later one that presents references",
+    )
     parser.add_argument(
         "--available-driver",
         action="append",
@@ -40,8 +44,7 @@ def main(argv: list[str] | None = None) -> None:
         generation=args.generation,
         tokens=Tokens(admin=args.admin_token, operator=args.operator_token, worker=args.worker_token),
         namespaces=namespaces,
-        discovery=not args.no_discovery,
-        inline_payloads=args.inline_payloads,
+        profile=args.profile,
         local_root=args.local_root,
         host=args.host,
         port=args.port,

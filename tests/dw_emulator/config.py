@@ -6,6 +6,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 Generation = Literal["A", "B"]
+# Gen A flavours: "captured" answers as the real server @11d35b7 does (no storage discovery block,
+# offloaded payloads inline, SDK 2.x single-object Avro refused, no references kept, so retention
+# deletes nothing); "references" is a later Gen A that advertises and presents {codec, external_storage}.
+Profile = Literal["captured", "references"]
 
 
 @dataclass(frozen=True)

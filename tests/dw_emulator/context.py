@@ -33,6 +33,7 @@ class EmulatorContext:
     discovery: bool = True
     inline_payloads: bool = False
     shared_delete_hazard: bool = True
+    captured: bool = False  # Gen A as captured: SDK 2.x framing refused, no references kept
     registry: Registry = field(init=False)
 
     def __post_init__(self) -> None:

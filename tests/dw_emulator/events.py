@@ -50,6 +50,12 @@ def _seconds(value: datetime) -> str:
     return value.replace(microsecond=0).isoformat()
 
 
+def _command_payload(envelope: dict[str, Any] | None) -> Any:
+    if isinstance(envelope, dict) and isinstance(envelope.get("blob"), str) and len(envelope) <= 2:
+        return envelope["blob"]
+    return copy.deepcopy(envelope)
+
+
 def start_command(run: Run, workflow_id: str, accepted_at: datetime) -> dict[str, Any]:
     fingerprint = hashlib.sha256(f"{workflow_id}:{run.run_id}".encode()).hexdigest()
     return {
@@ -59,7 +65,8 @@ def start_command(run: Run, workflow_id: str, accepted_at: datetime) -> dict[str
         "target_scope": "instance",
         "resolved_run_id": run.run_id,
         "payload_codec": "avro",
-        "payload": copy.deepcopy(run.input_envelope),
+        # The server keeps an inline start payload as the bare blob beside payload_codec.
+        "payload": _command_payload(run.input_envelope),
         "source": "control_plane",
         "caller_label": "Standalone Server",
         "auth_status": "authorized",

@@ -19,7 +19,7 @@ from .contract import CONTROL_PLANE_HEADER, CONTROL_PLANE_VERSION, NAMESPACE_HEA
 from .faults import FaultRule
 from .payloads import contains_key
 from .reqlog import RequestRecord
-from .responses import json_response, namespace_not_found, server_error, transport_error
+from .responses import json_response, namespace_not_found, route_missing, server_error, transport_error
 from .routing import RouteMeta, meta_of
 
 log = logging.getLogger("dw_emulator")
@@ -85,7 +85,7 @@ def _http_exception(request: web.Request, exc: web.HTTPException) -> web.Respons
     if exc.status == 405:
         return json_response({"message": f"The {request.method} method is not supported for route {path}."}, 405)
     if exc.status == 404:
-        return json_response({"message": f"The route {path} could not be found."}, 404)
+        return route_missing(path)
     return json_response({"message": exc.reason}, exc.status)
 
 
@@ -229,12 +229,17 @@ async def _gate(ctx: EmulatorContext, request: web.Request, meta: RouteMeta, han
         return error
     if meta.json_body and request.can_read_body and request.content_length != 0 and not _is_json(request):
         return json_response(
-            {"message": "Request body must be application/json.", "reason": "unsupported_media_type"}, 415
+            {
+                "message": "Request bodies must use a JSON media type.",
+                "reason": "unsupported_media_type",
+                "accepted_content_types": ["application/json", "application/*+json"],
+            },
+            415,
         )
     namespace = _namespace(request)
     request[NAMESPACE] = namespace
     if meta.namespace_required and ctx.state.namespace(namespace) is None:
-        return namespace_not_found(namespace, resolver=True)
+        return namespace_not_found(namespace, resolver=True, listing=request.path == "/api/workflows")
     if meta.json_body:
         body = await _read_json(request)
         if ctx.gen_b and contains_key(body, "external_storage"):

@@ -1,6 +1,7 @@
 """History retention (``HistoryRetentionEnforcer``) including external payload deletion (§6.6, §7).
 
-Gen A (``shared_delete_hazard`` on, the default for Gen A): every URI a pruned run references is
+The captured Gen A profile deletes no payload at all (it keeps no reference). Otherwise Gen A
+(``shared_delete_hazard`` on, the default for Gen A): every URI a pruned run references is
 deleted through the namespace driver **without checking other owners** — the documented data-loss
 hazard of old servers. Otherwise (Gen B, or the hazard switched off) an object is deleted only when
 no other retained run references it and (Gen B) no other registry row owns it.
@@ -17,6 +18,14 @@ from .state import Run
 from .storage import Driver
 
 MAX_LIMIT = 100
+# The per-table counts of a pruned run, as the captured server reports them.
+DELETED_COUNTS = (
+    "activity_attempts_deleted", "activity_executions_deleted", "child_calls_deleted", "commands_deleted",
+    "failures_deleted", "history_events_deleted", "links_deleted", "memos_deleted", "messages_deleted",
+    "run_deleted", "run_lineage_entries_deleted", "run_summary_deleted", "run_timer_entries_deleted",
+    "run_waits_deleted", "search_attributes_deleted", "signals_deleted", "tasks_deleted", "timers_deleted",
+    "timeline_entries_deleted", "updates_deleted",
+)  # fmt: skip
 
 
 def retention_policy(ctx: EmulatorContext, namespace: str) -> tuple[str, int | None, datetime | None]:
@@ -101,7 +110,8 @@ def prune_run(ctx: EmulatorContext, namespace: str, run_id: str) -> dict[str, An
             return _skipped("run_not_terminal")
         if run.archived:
             return _skipped("run_archived")
-        uris = run_uris(ctx, run)
+        # The captured Gen A server keeps no reference (inputs are copied inline), so it deletes nothing.
+        uris = [] if ctx.captured else run_uris(ctx, run)
         deleted = 0
         if uris:
             driver = ctx.resolution(namespace).driver
@@ -110,12 +120,19 @@ def prune_run(ctx: EmulatorContext, namespace: str, run_id: str) -> dict[str, An
             deleted = _delete_owned(ctx, run, uris, driver)
         ctx.state.remove_run(run)
     events = len(run.events)
+    counts = dict.fromkeys(DELETED_COUNTS, 0) | {
+        "commands_deleted": 1,
+        "history_events_deleted": events,
+        "run_summary_deleted": 1,
+        "tasks_deleted": 1,
+        "timeline_entries_deleted": events,
+    }
     return {
         "pruned": True,
         "history_events_deleted": events,
         "tasks_deleted": 1,
         "external_payloads_deleted": deleted,
-        "deleted": {"history_events_deleted": events, "tasks_deleted": 1, "runs_deleted": 1},
+        "deleted": counts,
     }
 
 

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from . import ids
 from .app import build_app
-from .config import Generation, Tokens
+from .config import Generation, Profile, Tokens
 from .context import EmulatorContext
 from .contract import Limits
 from .events import RunSpec, build_events
@@ -54,8 +54,9 @@ class EmulatedServer:
         tokens: Tokens | None = None,
         *,
         namespaces: Sequence[str] = ("default",),
-        discovery: bool = True,
-        inline_payloads: bool = False,
+        profile: Profile = "captured",
+        discovery: bool | None = None,
+        inline_payloads: bool | None = None,
         local_root: Path | str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -65,6 +66,9 @@ class EmulatedServer:
     ) -> None:
         if generation not in ("A", "B"):
             raise ValueError("generation must be 'A' or 'B'")
+        if profile not in ("captured", "references"):
+            raise ValueError("profile must be 'captured' or 'references'")
+        captured = generation == "A" and profile == "captured"
         self._owns_root = local_root is None
         root = Path(local_root) if local_root is not None else Path(tempfile.mkdtemp(prefix="dw-emulator-"))
         self.faults = Faults(on_down_change=self._on_down_change)
@@ -75,12 +79,15 @@ class EmulatedServer:
             generation=generation,
             tokens=tokens or Tokens(),
             state=self.state,
-            storage=StorageResolver(local_root=root, switches=self.drivers, faults=self.faults),
+            storage=StorageResolver(
+                local_root=root, switches=self.drivers, faults=self.faults, gen_b=generation == "B"
+            ),
             faults=self.faults,
             log=self.requests,
             limits=limits or Limits(),
-            discovery=discovery,
-            inline_payloads=inline_payloads,
+            discovery=not captured if discovery is None else discovery,
+            inline_payloads=captured if inline_payloads is None else inline_payloads,
+            captured=captured,
             shared_delete_hazard=generation == "A" if shared_delete_hazard is None else shared_delete_hazard,
         )
         for name in namespaces:

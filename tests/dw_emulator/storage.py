@@ -202,15 +202,17 @@ class FaultyDriver:
 
 
 class DriverSwitches:
-    """Which provider drivers this emulated runtime can use (like the disks of a server image).
+    """Which provider drivers this emulated runtime can use, and the filesystem disks that build them.
 
     Default: ``s3`` available (the published image ships an S3 adapter), ``gcs``/``azure``/
-    ``custom`` unavailable (no disk in the stock ``config/filesystems.php``).
+    ``custom`` unavailable (no disk in the stock ``config/filesystems.php``). An available driver
+    ``d`` has the disk ``external-payload-d``; ``add_disk`` defines more (a custom server config).
     """
 
     def __init__(self, available: Iterable[str] = ("s3",)) -> None:
         self._lock = threading.Lock()
         self._available = dict.fromkeys(("s3", "gcs", "azure", "custom"), False)
+        self._disks: dict[str, str] = {}
         for name in available:
             self._available[name] = True
 
@@ -221,6 +223,18 @@ class DriverSwitches:
     def is_available(self, driver: str) -> bool:
         with self._lock:
             return self._available.get(driver, False)
+
+    def add_disk(self, name: str, driver: str) -> None:
+        with self._lock:
+            self._disks[name] = driver
+
+    def disk_driver(self, name: str) -> str | None:
+        """The provider driver a configured disk builds, or None when the server has no such disk."""
+        with self._lock:
+            if name in self._disks:
+                return self._disks[name]
+            driver = name.removeprefix("external-payload-")
+            return driver if name != driver and self._available.get(driver, False) else None
 
     def snapshot(self) -> dict[str, bool]:
         with self._lock:
@@ -249,7 +263,8 @@ def _str(value: Any) -> str | None:
 class StorageResolver:
     """Resolves a namespace's stored policy the way ``NamespaceExternalPayloadStorage`` does."""
 
-    def __init__(self, *, local_root: Path, switches: DriverSwitches, faults: Faults) -> None:
+    def __init__(self, *, local_root: Path, switches: DriverSwitches, faults: Faults, gen_b: bool) -> None:
+        self.gen_b = gen_b
         self.local_root = Path(local_root).resolve()
         self.switches = switches
         self.faults = faults
@@ -289,6 +304,11 @@ class StorageResolver:
             return Resolution("driver_unavailable", driver_name, None, "external_payload_storage_driver_unsupported")
         if not self.switches.is_available(driver_name):
             return Resolution("driver_unavailable", driver_name, None, "external_payload_storage_driver_unsupported")
+        # Gen A builds a provider driver only from config.disk plus config.bucket; Gen B falls back to its
+        # fixed external-payload-s3 disk for s3 and needs a disk for the others (captured exchanges, §8).
+        disk = _str(config.get("disk")) or ("external-payload-s3" if self.gen_b and driver_name == "s3" else None)
+        if disk is None or self.switches.disk_driver(disk) != driver_name:
+            return Resolution("driver_unavailable", driver_name, None, "external_payload_storage_disk_missing")
         bucket = _str(config.get("bucket")) or _str(config.get("container")) or _str(config.get("name"))
         if bucket is None:
             return Resolution("driver_unavailable", driver_name, None, "external_payload_storage_bucket_missing")

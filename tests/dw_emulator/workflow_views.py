@@ -114,30 +114,36 @@ def run_detail(ctx: EmulatorContext, wf: Workflow, run: Run, operation: str) -> 
         "memo": [],
         "search_attributes": [],
         "actions": _actions(run),
-        "control_plane": control_plane_block(operation, run.workflow_id, required_fields=["workflow_id"], **projected),
+        "control_plane": control_plane_block(
+            operation,
+            run.workflow_id,
+            required_fields=["workflow_id"],
+            success_fields=["run_id"] if operation == "describe_run" else [],
+            **projected,
+        ),
     }
 
 
 def runs_list(wf: Workflow) -> dict[str, Any]:
-    runs = []
-    for run in wf.runs:
-        item = list_item(run)
-        item.update(
-            {
-                "namespace": run.namespace,
-                "run_number": run.run_number,
-                "is_current_run": run is wf.current_run,
-                "closed_reason": run.status if run.is_terminal else None,
-                "last_progress_at": last_progress_at(run),
-            }
-        )
-        runs.append(item)
+    runs = [
+        {
+            "run_id": run.run_id,
+            "run_number": run.run_number,
+            "workflow_type": run.workflow_type,
+            "business_key": None,
+            "status": run.status,
+            "task_queue": run.task_queue,
+            "started_at": iso_micros(run.started_at),
+            "closed_at": iso_micros(run.closed_at),
+        }
+        for run in wf.runs
+    ]
     return {
         "workflow_id": wf.workflow_id,
         "run_count": len(wf.runs),
         "runs": runs,
         "control_plane": control_plane_block(
-            "runs", wf.workflow_id, required_fields=["workflow_id"], run_count=len(wf.runs)
+            "list_runs", wf.workflow_id, required_fields=["workflow_id"], run_count=len(wf.runs)
         ),
     }
 

@@ -33,7 +33,14 @@ def make_server(tmp_path: Path) -> Iterator[ServerFactory]:
 
 @pytest.fixture
 def gen_a(make_server: ServerFactory) -> EmulatedServer:
+    """Gen A as captured from the real server: no discovery block, payloads inline, no references."""
     return make_server(generation="A")
+
+
+@pytest.fixture
+def gen_a_refs(make_server: ServerFactory) -> EmulatedServer:
+    """A later Gen A that advertises its reference schema and presents {codec, external_storage}."""
+    return make_server(generation="A", profile="references")
 
 
 @pytest.fixture
@@ -44,6 +51,13 @@ def gen_b(make_server: ServerFactory) -> EmulatedServer:
 @pytest.fixture
 def api_a(gen_a: EmulatedServer) -> Iterator[Api]:
     api = Api(gen_a)
+    yield api
+    api.close()
+
+
+@pytest.fixture
+def api_a_refs(gen_a_refs: EmulatedServer) -> Iterator[Api]:
+    api = Api(gen_a_refs)
     yield api
     api.close()
 

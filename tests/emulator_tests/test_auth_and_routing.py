@@ -113,7 +113,7 @@ def test_unparseable_json_is_an_empty_input(api_a: Api) -> None:
 def test_unknown_route_is_json_404(api_a: Api) -> None:
     response = api_a.get("/api/nothing-here")
     assert response.status_code == 404
-    assert response.json() == {"message": "The route api/nothing-here could not be found."}
+    assert response.json() == {"message": "The route api/nothing-here could not be found.", "reason": "not_found"}
 
 
 def test_shared_token_is_treated_as_worker(make_server: ServerFactory) -> None:

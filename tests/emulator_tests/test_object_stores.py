@@ -25,7 +25,11 @@ def s3_client() -> Iterator[Any]:
 
 def test_s3_driver_writes_into_the_client_bucket(gen_a: EmulatedServer, api_a: Api, s3_client: Any) -> None:
     gen_a.set_object_store("s3", S3ClientObjectStore(s3_client))
-    policy = {"driver": "s3", "threshold_bytes": 64, "config": {"bucket": "payloads", "prefix": "/ns/default/"}}
+    policy = {
+        "driver": "s3",
+        "threshold_bytes": 64,
+        "config": {"bucket": "payloads", "prefix": "/ns/default/", "disk": "external-payload-s3"},
+    }
     assert api_a.put_policy("default", policy).status_code == 200
     sizes = {"small_payload_bytes": 10, "large_payload_bytes": 20}
     assert api_a.post("/api/storage/test", json=sizes).json()["status"] == "passed"

@@ -53,12 +53,26 @@ def test_status_lists_expired_terminal_runs_only(gen_a: EmulatedServer, api_a: A
     ]
 
 
-def test_gen_a_pass_prunes_and_deletes_objects(gen_a: EmulatedServer, api_a: Api) -> None:
+def test_captured_gen_a_prunes_runs_and_deletes_no_payload(gen_a: EmulatedServer, api_a: Api) -> None:
+    """The captured server copies offloaded inputs inline at start and keeps no reference: a pruned run
+    leaves its offloaded object behind (external_payloads_deleted stays 0, as captured)."""
     setup_local(gen_a, api_a)
     envelope = gen_a.store_payload("default", BLOB)
-    uri = envelope["external_storage"]["uri"]
     [run_id] = gen_a.add_workflow("default", "wf", input=envelope, closed_at=expired(gen_a))
     code, body = run_pass(api_a)
+    assert code == 200
+    [result] = body["results"]
+    assert (result["run_id"], result["outcome"], result["external_payloads_deleted"]) == (run_id, "pruned", 0)
+    assert gen_a.object_exists(envelope["external_storage"]["uri"])
+    assert gen_a.workflow("default", "wf") is None
+
+
+def test_gen_a_pass_prunes_and_deletes_objects(gen_a_refs: EmulatedServer, api_a_refs: Api) -> None:
+    setup_local(gen_a_refs, api_a_refs)
+    envelope = gen_a_refs.store_payload("default", BLOB)
+    uri = envelope["external_storage"]["uri"]
+    [run_id] = gen_a_refs.add_workflow("default", "wf", input=envelope, closed_at=expired(gen_a_refs))
+    code, body = run_pass(api_a_refs)
     assert code == 200
     assert set(body) == {"processed", "pruned", "skipped", "failed", "results"}  # bare Gen A report
     assert body["pruned"] == 1
@@ -66,22 +80,22 @@ def test_gen_a_pass_prunes_and_deletes_objects(gen_a: EmulatedServer, api_a: Api
     assert result["run_id"] == run_id
     assert result["outcome"] == "pruned"
     assert result["external_payloads_deleted"] == 1
-    assert not gen_a.object_exists(uri)
-    assert gen_a.workflow("default", "wf") is None
+    assert not gen_a_refs.object_exists(uri)
+    assert gen_a_refs.workflow("default", "wf") is None
 
 
-def test_gen_a_hazard_deletes_objects_shared_with_live_runs(gen_a: EmulatedServer, api_a: Api) -> None:
-    setup_local(gen_a, api_a)
-    shared = gen_a.store_payload("default", BLOB)
-    gen_a.add_workflow("default", "old", input=shared, closed_at=expired(gen_a))
-    gen_a.add_workflow("default", "live", status="running", input=shared)
-    code, body = run_pass(api_a)
+def test_gen_a_hazard_deletes_objects_shared_with_live_runs(gen_a_refs: EmulatedServer, api_a_refs: Api) -> None:
+    setup_local(gen_a_refs, api_a_refs)
+    shared = gen_a_refs.store_payload("default", BLOB)
+    gen_a_refs.add_workflow("default", "old", input=shared, closed_at=expired(gen_a_refs))
+    gen_a_refs.add_workflow("default", "live", status="running", input=shared)
+    code, body = run_pass(api_a_refs)
     assert (code, body["pruned"]) == (200, 1)
-    assert not gen_a.object_exists(shared["external_storage"]["uri"]), "Gen A deletes without an owner check"
+    assert not gen_a_refs.object_exists(shared["external_storage"]["uri"]), "Gen A deletes without an owner check"
 
 
 def test_hazard_off_keeps_shared_objects(make_server: ServerFactory) -> None:
-    srv = make_server(generation="A", shared_delete_hazard=False)
+    srv = make_server(generation="A", profile="references", shared_delete_hazard=False)
     api = Api(srv)
     try:
         setup_local(srv, api)
@@ -114,41 +128,41 @@ def test_gen_b_pass_shape_and_owner_aware_deletion(gen_b: EmulatedServer, api_b:
     assert not gen_b.object_exists(own_uri)
 
 
-def test_driver_unavailable_skips_run(gen_a: EmulatedServer, api_a: Api) -> None:
-    setup_local(gen_a, api_a)
-    envelope = gen_a.store_payload("default", BLOB)
-    [run_id] = gen_a.add_workflow("default", "wf", input=envelope, closed_at=expired(gen_a))
-    gen_a.faults.storage_status = "driver_unavailable"
-    code, body = run_pass(api_a)
+def test_driver_unavailable_skips_run(gen_a_refs: EmulatedServer, api_a_refs: Api) -> None:
+    setup_local(gen_a_refs, api_a_refs)
+    envelope = gen_a_refs.store_payload("default", BLOB)
+    [run_id] = gen_a_refs.add_workflow("default", "wf", input=envelope, closed_at=expired(gen_a_refs))
+    gen_a_refs.faults.storage_status = "driver_unavailable"
+    code, body = run_pass(api_a_refs)
     assert code == 200
     assert body["results"] == [
         {"run_id": run_id, "outcome": "skipped", "reason": "external_payload_storage_driver_unavailable"}
     ]
-    assert gen_a.object_exists(envelope["external_storage"]["uri"])
-    assert gen_a.run("default", run_id) is not None
+    assert gen_a_refs.object_exists(envelope["external_storage"]["uri"])
+    assert gen_a_refs.run("default", run_id) is not None
 
 
-def test_storage_error_is_207_and_keeps_the_run(gen_a: EmulatedServer, api_a: Api) -> None:
-    setup_local(gen_a, api_a)
-    envelope = gen_a.store_payload("default", BLOB)
-    [run_id] = gen_a.add_workflow("default", "wf", input=envelope, closed_at=expired(gen_a))
-    gen_a.add_workflow("default", "plain", closed_at=expired(gen_a, 50))
-    gen_a.faults.storage_errors = True
-    code, body = run_pass(api_a)
+def test_storage_error_is_207_and_keeps_the_run(gen_a_refs: EmulatedServer, api_a_refs: Api) -> None:
+    setup_local(gen_a_refs, api_a_refs)
+    envelope = gen_a_refs.store_payload("default", BLOB)
+    [run_id] = gen_a_refs.add_workflow("default", "wf", input=envelope, closed_at=expired(gen_a_refs))
+    gen_a_refs.add_workflow("default", "plain", closed_at=expired(gen_a_refs, 50))
+    gen_a_refs.faults.storage_errors = True
+    code, body = run_pass(api_a_refs)
     assert code == 207
     assert (body["processed"], body["pruned"], body["failed"]) == (2, 1, 1)
     error = next(r for r in body["results"] if r["outcome"] == "error")
     assert error == {"run_id": run_id, "outcome": "error", "reason": "Injected storage failure."}
-    assert gen_a.run("default", run_id) is not None
+    assert gen_a_refs.run("default", run_id) is not None
 
 
-def test_reference_outside_local_root_is_an_error(gen_a: EmulatedServer, api_a: Api, tmp_path: Any) -> None:
-    setup_local(gen_a, api_a)
+def test_reference_outside_local_root_is_an_error(gen_a_refs: EmulatedServer, api_a_refs: Api, tmp_path: Any) -> None:
+    setup_local(gen_a_refs, api_a_refs)
     outside = (tmp_path / "elsewhere" / "obj").as_uri()
-    [run_id] = gen_a.add_workflow(
-        "default", "wf", input=gen_a.reference_envelope(outside, BLOB), closed_at=expired(gen_a)
+    [run_id] = gen_a_refs.add_workflow(
+        "default", "wf", input=gen_a_refs.reference_envelope(outside, BLOB), closed_at=expired(gen_a_refs)
     )
-    code, body = run_pass(api_a)
+    code, body = run_pass(api_a_refs)
     assert code == 207
     assert body["results"][0]["run_id"] == run_id
     assert body["results"][0]["reason"] == "External payload URI is outside the local storage root."
@@ -164,18 +178,18 @@ def test_run_ids_and_skip_reasons(gen_a: EmulatedServer, api_a: Api) -> None:
     assert run_pass(api_a, {"limit": 0})[0] == 422
 
 
-def test_limit_caps_and_owned_uris_are_deleted(gen_a: EmulatedServer, api_a: Api) -> None:
-    setup_local(gen_a, api_a)
-    extra = (gen_a.local_root / "default" / "avro" / "ee" / "ee11").as_uri()
-    gen_a.write_object(extra, b"memo bytes")
+def test_limit_caps_and_owned_uris_are_deleted(gen_a_refs: EmulatedServer, api_a_refs: Api) -> None:
+    setup_local(gen_a_refs, api_a_refs)
+    extra = (gen_a_refs.local_root / "default" / "avro" / "ee" / "ee11").as_uri()
+    gen_a_refs.write_object(extra, b"memo bytes")
     for i in range(3):
-        gen_a.add_workflow("default", f"wf-{i}", closed_at=expired(gen_a, 40 + i))
-    [owner] = gen_a.add_workflow("default", "owner", closed_at=expired(gen_a, 60))
-    gen_a.set_run_owns("default", owner, [extra])
-    code, body = run_pass(api_a, {"limit": 1})
+        gen_a_refs.add_workflow("default", f"wf-{i}", closed_at=expired(gen_a_refs, 40 + i))
+    [owner] = gen_a_refs.add_workflow("default", "owner", closed_at=expired(gen_a_refs, 60))
+    gen_a_refs.set_run_owns("default", owner, [extra])
+    code, body = run_pass(api_a_refs, {"limit": 1})
     assert (code, body["processed"]) == (200, 1)
     assert body["results"][0]["run_id"] == owner  # oldest closed first
-    assert not gen_a.object_exists(extra)
+    assert not gen_a_refs.object_exists(extra)
 
 
 def test_retention_days_from_namespace_and_clock(gen_a: EmulatedServer, api_a: Api) -> None:

@@ -13,7 +13,7 @@ from .conftest import ServerFactory
 
 dw = pytest.importorskip("durable_workflow")
 from durable_workflow import Client  # noqa: E402
-from durable_workflow.errors import NamespaceNotFound  # noqa: E402
+from durable_workflow.errors import NamespaceNotFound, ServerError  # noqa: E402
 from durable_workflow.external_storage import LocalFilesystemExternalStorage  # noqa: E402
 
 BIG_INPUT = ["x" * 2000]
@@ -24,8 +24,8 @@ def client(srv: EmulatedServer, namespace: str = "default", **kwargs: object) ->
     return Client(srv.url, namespace=namespace, timeout=10.0, **kwargs)  # type: ignore[arg-type]
 
 
-async def test_namespace_and_storage_control_plane_gen_a(gen_a: EmulatedServer, tmp_path: Path) -> None:
-    async with client(gen_a) as c:
+async def test_namespace_and_storage_control_plane_gen_a(gen_a_refs: EmulatedServer, tmp_path: Path) -> None:
+    async with client(gen_a_refs) as c:
         info = await c.get_cluster_info()
         assert info["namespace"]["external_payload_storage"]["status"] == "unconfigured"
         created = await c.create_namespace("Orders", description="orders", retention_days=7)
@@ -41,7 +41,7 @@ async def test_namespace_and_storage_control_plane_gen_a(gen_a: EmulatedServer, 
         assert (await c.describe_namespace("orders")).retention_days == 7
         with pytest.raises(NamespaceNotFound):
             await c.describe_namespace("missing")
-    async with client(gen_a, namespace="orders") as c:
+    async with client(gen_a_refs, namespace="orders") as c:
         result = await c.test_external_storage(small_payload_bytes=1024, large_payload_bytes=4096)
         assert result.status == "passed"
         assert result.driver == "local"
@@ -81,11 +81,13 @@ async def test_operator_token_on_admin_route(gen_a: EmulatedServer) -> None:
             await c.set_namespace_external_storage("default", driver="local")
 
 
-async def test_sdk_offloads_to_local_storage_and_server_validates_root(gen_a: EmulatedServer, tmp_path: Path) -> None:
+async def test_sdk_offloads_to_local_storage_and_server_validates_root(
+    gen_a_refs: EmulatedServer, tmp_path: Path
+) -> None:
     """Gen A: the SDK writes the object itself; the server accepts it only under the policy root (§12)."""
     store = tmp_path / "store"
     storage = LocalFilesystemExternalStorage(store)
-    async with client(gen_a, external_storage=storage, external_storage_threshold_bytes=256) as c:
+    async with client(gen_a_refs, external_storage=storage, external_storage_threshold_bytes=256) as c:
         await c.set_namespace_external_storage("default", driver="local", threshold_bytes=256)
         with pytest.raises(Exception, match="outside the local storage root"):
             await c.start_workflow(workflow_type="big", task_queue="q", workflow_id="wf-1", input=BIG_INPUT)
@@ -99,11 +101,19 @@ async def test_sdk_offloads_to_local_storage_and_server_validates_root(gen_a: Em
         history = await c.get_history("wf-1", handle.run_id or "")
         reference = history["events"][0]["payload"]["command"]["payload"]["external_storage"]
         assert reference["uri"].startswith(store.as_uri())
-        assert gen_a.owned_uris("default", handle.run_id or "") == [reference["uri"]]
+        assert gen_a_refs.owned_uris("default", handle.run_id or "") == [reference["uri"]]
         runs = await c.list_workflow_runs("wf-1")
         assert runs.run_count == 1
         listed = await c.list_workflows(page_size=10)
         assert [w.workflow_id for w in listed.executions] == ["wf-1"]
+
+
+async def test_captured_gen_a_refuses_sdk_2_payloads(gen_a: EmulatedServer) -> None:
+    """SDK 2.12 frames Avro as single-object `C3 01`; the captured server answers 500 (only 0.4.x starts)."""
+    async with client(gen_a) as c:
+        with pytest.raises(ServerError, match="Unknown Avro payload prefix: 0xc3"):
+            await c.start_workflow(workflow_type="t", task_queue="q", workflow_id="wf-2x", input=["order"])
+    assert gen_a.workflow("default", "wf-2x") is None
 
 
 async def test_sdk_runtime_transport_round_trip_gen_b(make_server: ServerFactory) -> None:

@@ -39,26 +39,31 @@ def test_gen_a_discovery_is_optional(make_server: ServerFactory) -> None:
         (None, "unconfigured"),
         ({"driver": "local", "enabled": False}, "disabled"),
         ({"driver": "local"}, "available"),
-        ({"driver": "s3", "config": {"bucket": "b"}}, "available"),
-        ({"driver": "s3"}, "driver_unavailable"),  # no bucket
-        ({"driver": "gcs", "config": {"bucket": "b"}}, "driver_unavailable"),
-        ({"driver": "azure", "config": {"bucket": "b"}}, "driver_unavailable"),
+        ({"driver": "s3", "config": {"bucket": "b", "disk": "external-payload-s3"}}, "available"),
+        ({"driver": "s3", "config": {"bucket": "b"}}, "driver_unavailable"),  # no disk: Gen A builds no driver
+        ({"driver": "s3", "config": {"disk": "external-payload-s3"}}, "driver_unavailable"),  # no bucket
+        ({"driver": "s3", "config": {"bucket": "b", "disk": "s3"}}, "driver_unavailable"),  # no such disk
+        ({"driver": "gcs", "config": {"bucket": "b", "disk": "external-payload-gcs"}}, "driver_unavailable"),
+        ({"driver": "azure", "config": {"bucket": "b", "disk": "external-payload-azure"}}, "driver_unavailable"),
     ],
 )
-def test_gen_a_discovery_status(gen_a: EmulatedServer, api_a: Api, policy: dict[str, Any] | None, status: str) -> None:
+def test_gen_a_discovery_status(
+    gen_a_refs: EmulatedServer, api_a_refs: Api, policy: dict[str, Any] | None, status: str
+) -> None:
     if policy is not None:
-        assert api_a.put_policy("default", policy).status_code == 200
-    block = discovery(api_a)
+        assert api_a_refs.put_policy("default", policy).status_code == 200
+    block = discovery(api_a_refs)
     assert block["status"] == status
     assert block["schema"] == "durable-workflow.v2.external-payload-reference.v1"
     assert block["configured"] is (policy is not None)
     assert "config" not in block
-    assert gen_a.storage_status("default") == status
+    assert gen_a_refs.storage_status("default") == status
 
 
-def test_gen_a_discovery_fields(api_a: Api) -> None:
-    api_a.put_policy("default", {"driver": "s3", "threshold_bytes": 512, "config": {"bucket": "b"}})
-    assert discovery(api_a) == {
+def test_gen_a_discovery_fields(api_a_refs: Api) -> None:
+    policy = {"driver": "s3", "threshold_bytes": 512, "config": {"bucket": "b", "disk": "external-payload-s3"}}
+    api_a_refs.put_policy("default", policy)
+    assert discovery(api_a_refs) == {
         "schema": "durable-workflow.v2.external-payload-reference.v1",
         "version": 1,
         "configured": True,
@@ -89,23 +94,50 @@ def test_gen_b_discovery_block_and_capability(api_b: Api) -> None:
     assert "driver" not in block
 
 
-def test_driver_switches(gen_a: EmulatedServer, api_a: Api) -> None:
-    api_a.put_policy("default", {"driver": "gcs", "config": {"bucket": "b"}})
-    assert discovery(api_a)["status"] == "driver_unavailable"
-    gen_a.drivers.set("gcs", True)
-    assert discovery(api_a)["status"] == "available"
-    assert api_a.post("/api/storage/test", json=SIZES).status_code == 200
+def test_driver_switches(gen_a_refs: EmulatedServer, api_a_refs: Api) -> None:
+    api_a_refs.put_policy("default", {"driver": "gcs", "config": {"bucket": "b", "disk": "external-payload-gcs"}})
+    assert discovery(api_a_refs)["status"] == "driver_unavailable"
+    gen_a_refs.drivers.set("gcs", True)
+    assert discovery(api_a_refs)["status"] == "available"
+    assert api_a_refs.post("/api/storage/test", json=SIZES).status_code == 200
 
 
-def test_storage_status_override(gen_a: EmulatedServer, api_a: Api) -> None:
-    api_a.put_policy("default", {"driver": "local"})
-    gen_a.faults.storage_status = "driver_unavailable"
-    assert discovery(api_a)["status"] == "driver_unavailable"
-    response = api_a.post("/api/storage/test", json=SIZES)
+@pytest.mark.parametrize(
+    ("generation", "config", "passes"),
+    [
+        # Gen A builds a provider driver only from config.disk plus config.bucket (captured exchanges).
+        ("A", {"bucket": "b"}, False),
+        ("A", {"bucket": "b", "disk": "external-payload-s3"}, True),
+        ("A", {"bucket": "b", "disk": "minio"}, True),  # a disk the server's configuration defines
+        # Gen B uses its fixed external-payload-s3 disk for s3 without one (§8).
+        ("B", {"bucket": "b"}, True),
+        ("B", {"bucket": "b", "disk": "nope"}, False),
+    ],
+)
+def test_s3_storage_test_needs_what_the_server_needs(
+    make_server: ServerFactory, generation: str, config: dict[str, str], passes: bool
+) -> None:
+    srv = make_server(generation=generation)
+    srv.drivers.add_disk("minio", "s3")
+    api = Api(srv)
+    try:
+        assert api.put_policy("default", {"driver": "s3", "config": config}).status_code == 200
+        response = api.post("/api/storage/test", json=SIZES)
+        assert response.status_code == (200 if passes else 422)
+        assert response.json()["status"] == ("passed" if passes else "failed")
+    finally:
+        api.close()
+
+
+def test_storage_status_override(gen_a_refs: EmulatedServer, api_a_refs: Api) -> None:
+    api_a_refs.put_policy("default", {"driver": "local"})
+    gen_a_refs.faults.storage_status = "driver_unavailable"
+    assert discovery(api_a_refs)["status"] == "driver_unavailable"
+    response = api_a_refs.post("/api/storage/test", json=SIZES)
     assert response.status_code == 422
     assert response.json()["reason"] == "storage_driver_unavailable"
-    gen_a.faults.clear()
-    assert api_a.post("/api/storage/test", json=SIZES).status_code == 200
+    gen_a_refs.faults.clear()
+    assert api_a_refs.post("/api/storage/test", json=SIZES).status_code == 200
 
 
 @pytest.mark.parametrize(

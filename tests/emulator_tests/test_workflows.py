@@ -68,7 +68,7 @@ def test_describe_runs_and_not_found(gen_a: EmulatedServer, api_a: Api) -> None:
     assert described["is_terminal"] is False
     runs = api_a.get("/api/workflows/chain/runs", role="operator").json()
     assert [r["run_id"] for r in runs["runs"]] == [first, second]
-    assert runs["runs"][0]["status_bucket"] == "completed"
+    assert runs["runs"][0]["status"] == "completed"
     assert api_a.get(f"/api/workflows/chain/runs/{first}", role="operator").json()["is_current_run"] is False
     missing = api_a.get("/api/workflows/nope", role="operator")
     assert missing.status_code == 404
@@ -92,22 +92,22 @@ def test_history_paging_token_is_base64_of_last_sequence(gen_a: EmulatedServer, 
     assert api_a.get(f"/api/workflows/wf/runs/{run_id}/history?page_size=1001", role="operator").status_code == 422
 
 
-def test_gen_a_presents_external_storage_references(gen_a: EmulatedServer, api_a: Api) -> None:
-    local_policy(api_a)
-    envelope = gen_a.store_payload("default", BLOB)
-    result = gen_a.store_payload("default", BLOB + "B")
-    [run_id] = gen_a.add_workflow("default", "wf", input=envelope, activity_results=[result], output=result)
-    events = history(api_a, "wf", run_id)["events"]
+def test_gen_a_presents_external_storage_references(gen_a_refs: EmulatedServer, api_a_refs: Api) -> None:
+    local_policy(api_a_refs)
+    envelope = gen_a_refs.store_payload("default", BLOB)
+    result = gen_a_refs.store_payload("default", BLOB + "B")
+    [run_id] = gen_a_refs.add_workflow("default", "wf", input=envelope, activity_results=[result], output=result)
+    events = history(api_a_refs, "wf", run_id)["events"]
     assert events[0]["payload"]["command"]["payload"] == envelope
     assert events[2]["payload"]["result"] == result
     assert events[3]["payload"]["output"] == result
     reference = envelope["external_storage"]
     assert reference["sha256"] == hashlib.sha256(BLOB.encode()).hexdigest()
     assert reference["size_bytes"] == len(BLOB)
-    described = api_a.get("/api/workflows/wf", role="operator").json()
+    described = api_a_refs.get("/api/workflows/wf", role="operator").json()
     assert described["input_envelope"] == envelope
     assert described["input"] is None
-    assert gen_a.owned_uris("default", run_id) == [reference["uri"], result["external_storage"]["uri"]]
+    assert gen_a_refs.owned_uris("default", run_id) == [reference["uri"], result["external_storage"]["uri"]]
 
 
 def test_gen_b_presents_runtime_references(gen_b: EmulatedServer, api_b: Api) -> None:
@@ -154,13 +154,13 @@ def test_inline_mode_hides_references(make_server: ServerFactory) -> None:
         api.close()
 
 
-def test_export_bundle_integrity(gen_a: EmulatedServer, api_a: Api) -> None:
+def test_export_bundle_integrity(gen_a_refs: EmulatedServer, api_a_refs: Api) -> None:
     pytest.importorskip("durable_workflow")
     from durable_workflow import history_bundle_verify
 
-    local_policy(api_a)
-    [run_id] = gen_a.add_workflow("default", "wf", input=gen_a.store_payload("default", BLOB))
-    bundle = api_a.get(f"/api/workflows/wf/runs/{run_id}/history/export", role="operator").json()
+    local_policy(api_a_refs)
+    [run_id] = gen_a_refs.add_workflow("default", "wf", input=gen_a_refs.store_payload("default", BLOB))
+    bundle = api_a_refs.get(f"/api/workflows/wf/runs/{run_id}/history/export", role="operator").json()
     assert bundle["schema"] == "durable-workflow.v2.history-export"
     assert bundle["history_complete"] is True
     assert bundle["payloads"]["arguments"]["data"]["external_storage"]["size_bytes"] == len(BLOB)
@@ -168,18 +168,18 @@ def test_export_bundle_integrity(gen_a: EmulatedServer, api_a: Api) -> None:
     assert hashlib.sha256(canonical.encode()).hexdigest() == bundle["integrity"]["checksum"]
 
 
-def test_custom_events_and_owned_uris(gen_a: EmulatedServer, api_a: Api) -> None:
-    local_policy(api_a)
-    memo_ref = gen_a.store_payload("default", "bWVtbw==")
-    other = (gen_a.local_root / "default" / "avro" / "cd" / "cd00").as_uri()
-    [run_id] = gen_a.add_workflow(
+def test_custom_events_and_owned_uris(gen_a_refs: EmulatedServer, api_a_refs: Api) -> None:
+    local_policy(api_a_refs)
+    memo_ref = gen_a_refs.store_payload("default", "bWVtbw==")
+    other = (gen_a_refs.local_root / "default" / "avro" / "cd" / "cd00").as_uri()
+    [run_id] = gen_a_refs.add_workflow(
         "default",
         "wf",
         events=[{"event_type": "UpdateCompleted", "payload": {"update": {"result": memo_ref}}}],
         owns=[other],
-        closed_at=gen_a.now() - timedelta(days=1),
+        closed_at=gen_a_refs.now() - timedelta(days=1),
     )
-    events = history(api_a, "wf", run_id)["events"]
+    events = history(api_a_refs, "wf", run_id)["events"]
     assert events[2] == {**events[2], "event_type": "UpdateCompleted"}
     assert events[2]["payload"]["update"]["result"] == memo_ref
-    assert gen_a.owned_uris("default", run_id) == [memo_ref["external_storage"]["uri"], other]
+    assert gen_a_refs.owned_uris("default", run_id) == [memo_ref["external_storage"]["uri"], other]

@@ -131,7 +131,7 @@ def sdk_python(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def emulator() -> Iterator[EmulatedServer]:
-    with EmulatedServer("A") as server:
+    with EmulatedServer("A", profile="references") as server:
         yield server
 
 

@@ -93,7 +93,7 @@ def test_referenced_mode_reads_the_token_from_dw_token_and_exits_1_on_a_missing_
     tmp_path: Path, target: Target
 ) -> None:
     envelopes = write_with_sdk(sys.executable, target, payload_values([2_000, 3_000]))
-    with EmulatedServer("A") as server:
+    with EmulatedServer("A", profile="references") as server:
         seed_histories(server, envelopes)
         eps = manifest(tmp_path, target, server.url)
         gone = object_key(target, envelopes[0])

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from payload_operator.api.spec import IntegrityMode
-from payload_operator.jobs.integrity import NOT_OBSERVABLE, IntegrityRun
+from payload_operator.jobs.integrity import IntegrityRun
 from payload_operator.jobs.integrity_report import merge
 from payload_operator.planning.keys import in_sample
 from payload_operator.runs.base import Shard
@@ -59,19 +59,38 @@ def damage(target: Target, *changes: tuple[Any, str]) -> None:
 
 
 @pytest.mark.parametrize("target", ["local"], indirect=True)
-def test_a_server_that_inlines_payloads_is_said_to_hide_references_and_inventory_runs(target: Target) -> None:
-    with EmulatedServer("A", inline_payloads=True) as server:
+@pytest.mark.parametrize(
+    "server_options",
+    [{}, {"profile": "references", "inline_payloads": True}],
+    ids=["captured-server-advertises-no-references", "walk-finds-payloads-inline"],
+)
+def test_referenced_mode_on_an_inlining_server_never_claims_success(
+    target: Target, server_options: dict[str, Any]
+) -> None:
+    """Referenced checks only references; where none are observable it checks nothing and says so (never
+    Succeeded beside a store holding objects); Both still runs its Inventory half."""
+    with EmulatedServer("A", **server_options) as server:
         server.set_policy("default", {"driver": "local", "enabled": True, "config": {"uri": f"file://{target.bucket}"}})
         keys = written(target, server)
         damage(target, (flip_byte, keys[3]))
 
-        result = target.run(server, IntegrityMode.REFERENCED)
+        referenced = target.run(server, IntegrityMode.REFERENCED)
+        both = target.run(server, IntegrityMode.BOTH)
 
-    assert result["referencesObservable"] is False
-    assert NOT_OBSERVABLE in result["notes"]
-    assert result["walk"]["inlineOverThreshold"] > 0
-    assert (result["checked"], result["ok"], problems(result)) == (6, 5, [("hash", keys[3])])
-    assert "references not observable" in IntegrityRun().outcome(result)[1]
+    assert (referenced["referencesObservable"], referenced["checked"], referenced["storeHoldsObjects"]) == (
+        False,
+        0,
+        True,
+    )
+    assert any(note.startswith("references not observable: ") for note in referenced["notes"])
+    status, message = IntegrityRun().outcome(referenced)
+    assert status == "PartiallyFailed"
+    assert "all ok" not in message
+    assert "references are not observable" in message
+    assert "nothing checked while the store holds payload objects" in message
+    assert both["referencesObservable"] is False
+    assert (both["checked"], both["ok"], problems(both)) == (6, 5, [("hash", keys[3])])
+    assert IntegrityRun().outcome(both)[0] == "Failed"
 
 
 @pytest.mark.parametrize("target", ["local", "s3"], indirect=True)

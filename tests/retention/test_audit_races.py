@@ -64,7 +64,7 @@ class Writer(threading.Thread):
 async def test_a_writer_storing_and_referencing_payloads_during_a_delete_audit_loses_nothing(
     emulator: ServerFactory,
 ) -> None:
-    payloads = emulator()
+    payloads = emulator(profile="references")
     for i in range(60):
         payloads.workflow("orders", f"old-{i}")
     for _ in range(20):
@@ -116,7 +116,7 @@ async def test_an_orphan_referenced_again_after_the_mark_is_spared(
     emulator: ServerFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Content addressing: a new run can reuse an old unreferenced object; the confirming walk sees it."""
-    payloads = emulator()
+    payloads = emulator(profile="references")
     payloads.workflow("orders", "done")
     revived, *others = [payloads.orphan() for _ in range(4)]
 
@@ -134,7 +134,7 @@ async def test_an_orphan_referenced_again_after_the_mark_is_spared(
 async def test_an_orphan_rewritten_after_it_was_listed_is_spared(
     emulator: ServerFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    payloads = emulator()
+    payloads = emulator(profile="references")
     orphans = [payloads.orphan() for _ in range(3)]
 
     def rewrite(key: str) -> None:

@@ -39,7 +39,7 @@ def seeded(emulator: ServerFactory, **options: Any) -> Payloads:
 
 
 def test_json_report_carries_server_passes_and_orphan_counts(emulator: ServerFactory, tmp_path: Path) -> None:
-    payloads = seeded(emulator)
+    payloads = seeded(emulator, profile="references")
     done = retention(write_manifest(tmp_path, payloads, orphanAudit={"mode": "Delete"}), "--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
@@ -59,7 +59,7 @@ def test_json_report_carries_server_passes_and_orphan_counts(emulator: ServerFac
 
 
 def test_dry_run_prints_a_readable_report_and_deletes_nothing(emulator: ServerFactory, tmp_path: Path) -> None:
-    payloads = seeded(emulator)
+    payloads = seeded(emulator, profile="references")
     before = payloads.existing()
     done = retention(write_manifest(tmp_path, payloads, orphanAudit={"mode": "Delete"}), "--dry-run")
     assert done.returncode == 0, done.stderr
@@ -70,14 +70,14 @@ def test_dry_run_prints_a_readable_report_and_deletes_nothing(emulator: ServerFa
 
 
 def test_exit_code_1_when_the_audit_had_to_be_skipped(emulator: ServerFactory, tmp_path: Path) -> None:
-    payloads = seeded(emulator, inline_payloads=True)
+    payloads = seeded(emulator)  # the captured Gen A server inlines payloads
     done = retention(write_manifest(tmp_path, payloads), "--json")
     assert done.returncode == 1
     assert json.loads(done.stdout)["orphans"]["reason"].startswith("references not observable")
 
 
 def test_exit_code_2_when_the_run_fails(emulator: ServerFactory, tmp_path: Path) -> None:
-    payloads = seeded(emulator)
+    payloads = seeded(emulator, profile="references")
     path = write_manifest(tmp_path, payloads)
     no_token = retention(path, token=None)
     assert no_token.returncode == 2
@@ -101,7 +101,7 @@ def test_the_job_form_needs_the_resource_and_run_id(tmp_path: Path) -> None:
 
 
 def test_progress_is_shown_on_a_terminal(emulator: ServerFactory, tmp_path: Path) -> None:
-    payloads = seeded(emulator)
+    payloads = seeded(emulator, profile="references")
     path = write_manifest(tmp_path, payloads)
     controller, terminal = pty.openpty()
     env = os.environ | {"DW_TOKEN": ADMIN}

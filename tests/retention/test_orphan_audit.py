@@ -36,7 +36,7 @@ def key_of(payloads: Payloads, path: Path) -> str:
 
 
 async def test_dry_run_reports_old_unreferenced_objects_and_deletes_nothing(emulator: ServerFactory) -> None:
-    payloads = emulator()
+    payloads = emulator(profile="references")
     seed(payloads)
     before = payloads.existing()
     result, outcome, message = await run_retention(resource_of(payloads.server, payloads.root))
@@ -56,7 +56,7 @@ async def test_dry_run_reports_old_unreferenced_objects_and_deletes_nothing(emul
 async def test_delete_mode_removes_only_old_orphans_and_logs_every_key(
     emulator: ServerFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
-    payloads = emulator()
+    payloads = emulator(profile="references")
     seed(payloads)
     caplog.set_level(logging.INFO)
     result, outcome, _ = await run_retention(
@@ -71,7 +71,7 @@ async def test_delete_mode_removes_only_old_orphans_and_logs_every_key(
 
 
 async def test_a_failed_history_page_means_zero_deletions_and_says_why(emulator: ServerFactory) -> None:
-    payloads = emulator()
+    payloads = emulator(profile="references")
     seed(payloads)
     (run_id,) = payloads.server.run_ids("billing")[:1]
     payloads.server.faults.set(500, path_prefix=f"/api/workflows/billing-done/runs/{run_id}/history")
@@ -89,7 +89,7 @@ async def test_a_failed_history_page_means_zero_deletions_and_says_why(emulator:
 
 
 async def test_an_unreachable_bucket_means_zero_deletions_and_says_why(emulator: ServerFactory, tmp_path: Path) -> None:
-    payloads = emulator()
+    payloads = emulator(profile="references")
     seed(payloads)
     gone = tmp_path / "unmounted"
     resource = resource_of(payloads.server, gone, orphanAudit={"mode": "Delete"})
@@ -104,7 +104,7 @@ async def test_an_unreachable_bucket_means_zero_deletions_and_says_why(emulator:
 async def test_an_s3_endpoint_that_does_not_answer_means_zero_deletions(
     emulator: ServerFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    payloads = emulator()
+    payloads = emulator(profile="references")
     key = payload_key("", "ab" * 32)
     payloads.server.add_workflow(
         "orders", "on-s3", input=payloads.server.reference_envelope(f"s3://dw-payloads/{key}", "x")
@@ -145,7 +145,7 @@ async def test_a_gen_b_server_owns_deletion_so_candidates_are_reported_not_delet
 async def test_an_inlining_server_makes_references_unobservable_so_nothing_is_an_orphan(
     emulator: ServerFactory,
 ) -> None:
-    payloads = emulator(inline_payloads=True)
+    payloads = emulator(profile="references", inline_payloads=True)
     seed(payloads)
     before = payloads.existing()
     result, outcome, message = await run_retention(
@@ -161,7 +161,7 @@ async def test_an_inlining_server_makes_references_unobservable_so_nothing_is_an
 
 
 async def test_a_server_without_a_discovery_block_is_not_trusted_either(emulator: ServerFactory) -> None:
-    payloads = emulator(discovery=False)
+    payloads = emulator(profile="references", discovery=False)
     seed(payloads)
     before = payloads.existing()
     result, _, _ = await run_retention(resource_of(payloads.server, payloads.root, orphanAudit={"mode": "Delete"}))
@@ -173,7 +173,7 @@ async def test_a_server_without_a_discovery_block_is_not_trusted_either(emulator
 async def test_references_outside_the_bucket_are_counted_invalid_and_never_followed(
     emulator: ServerFactory, tmp_path: Path
 ) -> None:
-    payloads = emulator()
+    payloads = emulator(profile="references")
     seed(payloads)
     elsewhere = tmp_path / "elsewhere"
     outside = elsewhere / payload_key("", "ab" * 32)
@@ -194,7 +194,7 @@ async def test_references_outside_the_bucket_are_counted_invalid_and_never_follo
 
 
 async def test_shards_split_the_work_and_add_up_to_the_whole(emulator: ServerFactory) -> None:
-    payloads = emulator()
+    payloads = emulator(profile="references")
     seed(payloads)
     for _ in range(12):
         payloads.orphan()

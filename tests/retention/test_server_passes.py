@@ -23,7 +23,7 @@ def expire(payloads: Payloads, namespace: str, count: int) -> list[str]:
 
 
 async def test_passes_repeat_until_the_server_reports_no_expired_runs(emulator: ServerFactory) -> None:
-    payloads = emulator()
+    payloads = emulator(profile="references")
     expire(payloads, "orders", 5)
     expire(payloads, "billing", 2)
     payloads.workflow("orders", "recent")
@@ -40,7 +40,7 @@ async def test_passes_repeat_until_the_server_reports_no_expired_runs(emulator: 
 
 
 async def test_runs_the_server_cannot_prune_are_a_partial_failure_with_their_reasons(emulator: ServerFactory) -> None:
-    payloads = emulator()
+    payloads = emulator(profile="references")
     expire(payloads, "orders", 3)
     payloads.server.faults.storage_errors = True  # deleting the payloads throws: outcome "error", HTTP 207
     result, outcome, message = await run_retention(resource_of(payloads.server, payloads.root, **NO_AUDIT))
@@ -58,7 +58,7 @@ async def test_the_pass_budget_bounds_one_run_and_says_so(
     emulator: ServerFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(server_passes, "MAX_PASSES", 2)
-    payloads = emulator()
+    payloads = emulator(profile="references")
     expire(payloads, "orders", 5)
     result, outcome, _ = await run_retention(resource_of(payloads.server, payloads.root, maxRunsPerPass=2, **NO_AUDIT))
     passes = result["server_passes"]
@@ -91,7 +91,7 @@ async def test_a_dry_run_only_reads_the_backlog(emulator: ServerFactory) -> None
 
 
 async def test_an_unreachable_server_fails_the_run(emulator: ServerFactory) -> None:
-    payloads = emulator()
+    payloads = emulator(profile="references")
     payloads.server.faults.down = True
     result, outcome, message = await run_retention(resource_of(payloads.server, payloads.root))
     assert result["server_passes"]["status"] == "failed"

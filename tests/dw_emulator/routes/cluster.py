@@ -7,7 +7,7 @@ from aiohttp import web
 from ..context import CTX, NAMESPACE
 from ..contract import ANY_ROLE
 from ..discovery import cluster_info
-from ..responses import json_response
+from ..responses import iso_seconds, json_response
 from ..routing import RouteMeta, route
 
 OPEN = RouteMeta(roles=None, control_plane=False, namespace_required=False)
@@ -15,12 +15,22 @@ OPEN = RouteMeta(roles=None, control_plane=False, namespace_required=False)
 
 @route(OPEN)
 async def health(request: web.Request) -> web.Response:
-    return json_response({"status": "serving", "timestamp": request.app[CTX].state.now().isoformat()})
+    now = iso_seconds(request.app[CTX].state.now())
+    return json_response({"status": "serving", "timestamp": now, "checks": {"database": "ok"}})
 
 
 @route(OPEN)
-async def ready(_request: web.Request) -> web.Response:
-    return json_response({"status": "ready"})
+async def ready(request: web.Request) -> web.Response:
+    """The captured readiness answer: every check ok (this emulator has no database to lose)."""
+    checks = {
+        "database": {"status": "ok"},
+        "migrations": {"status": "ok"},
+        "default_namespace": {"status": "ok", "namespace": "default"},
+        "cache": {"status": "ok", "store": "file"},
+        "auth": {"status": "ok", "driver": "token"},
+    }
+    now = iso_seconds(request.app[CTX].state.now())
+    return json_response({"status": "ready", "timestamp": now, "checks": checks})
 
 
 @route(RouteMeta(roles=ANY_ROLE, control_plane=False, version_optional=True, namespace_required=False))

@@ -101,7 +101,7 @@ async def create_namespace(request: web.Request) -> web.Response:
         if ctx.state.namespace(name) is not None:
             return json_response(
                 {
-                    "message": f"Namespace [{name}] already exists.",
+                    "message": "Namespace already exists.",
                     "reason": "namespace_already_exists",
                     "namespace": name,
                 },
@@ -109,7 +109,9 @@ async def create_namespace(request: web.Request) -> web.Response:
             )
         retention = as_integer(data.get("retention_days")) or ctx.limits.default_retention_days
         ns = ctx.state.add_namespace(name, description=data.get("description"), retention_days=retention)
-    return json_response(namespace_object(ctx, ns), 201)
+    created = namespace_object(ctx, ns)
+    del created["updated_at"]  # the creation answer has no updated_at (captured)
+    return json_response(created, 201)
 
 
 @route(NS_ADMIN_META)

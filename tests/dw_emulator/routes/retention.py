@@ -9,16 +9,12 @@ from aiohttp import web
 from .. import cleanup, retention
 from ..context import BODY, CTX, NAMESPACE
 from ..contract import ADMIN
-from ..responses import iso_seconds, json_response, validation_failed
+from ..responses import iso_seconds, json_response, route_missing, validation_failed
 from ..routing import RouteMeta, route
 from ..validation import as_integer, normalise_input, validate
 
 META = RouteMeta(roles=ADMIN)
 POST_META = RouteMeta(roles=ADMIN, json_body=True)
-
-
-def _route_missing(request: web.Request) -> web.Response:
-    return json_response({"message": f"The route {request.path.lstrip('/')} could not be found."}, 404)
 
 
 @route(META)
@@ -78,7 +74,7 @@ async def retention_pass(request: web.Request) -> web.Response:
 async def cleanup_status(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
     if not ctx.gen_b:
-        return _route_missing(request)
+        return route_missing(request.path)
     namespace: str = request[NAMESPACE]
     return json_response({"namespace": namespace, "cleanup": cleanup.snapshot(ctx, namespace)})
 
@@ -87,7 +83,7 @@ async def cleanup_status(request: web.Request) -> web.Response:
 async def cleanup_pass(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
     if not ctx.gen_b:
-        return _route_missing(request)
+        return route_missing(request.path)
     data = normalise_input(request[BODY])
     errors = validate(data, {"limit": ["nullable", "integer", "min:1", f"max:{cleanup.MAX_BATCH_SIZE}"]})
     if errors:

@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from .. import ids
+from ..codec import framing
 from ..context import BODY, CTX, NAMESPACE, EmulatorContext
 from ..contract import OPERATOR
 from ..events import RunSpec, build_events
@@ -25,15 +26,37 @@ from ..payloads import (
     storage_reference,
 )
 from ..registry import TransportFailure
-from ..responses import control_plane_block, json_response, transport_error, validation_failed
+from ..responses import (
+    control_plane_block,
+    control_plane_refusal,
+    json_response,
+    transport_error,
+    unknown_avro_prefix,
+    validation_failed,
+)
 from ..routing import RouteMeta, route
 from ..state import Run, Workflow
 from ..storage import StorageError
 from ..validation import normalise_input, validate
 
+START_SUCCESS = ("workflow_id", "outcome")
+
 
 class InputRejected(Exception):
-    pass
+    """A start input the server refuses with 422; `field` is where the real server files the error."""
+
+    def __init__(self, message: str, field: str = "input") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class UnknownAvroPrefix(Exception):
+    """The captured server cannot decode SDK 2.x single-object Avro (it answers 500)."""
+
+
+def _check_framing(ctx: EmulatorContext, blob: str) -> None:
+    if ctx.captured and framing(blob) == "single_object":
+        raise UnknownAvroPrefix()
 
 
 def _externalize_inline(ctx: EmulatorContext, namespace: str, envelope: dict[str, Any]) -> dict[str, Any]:
@@ -42,6 +65,7 @@ def _externalize_inline(ctx: EmulatorContext, namespace: str, envelope: dict[str
     blob = envelope.get("blob")
     if not isinstance(blob, str):
         raise InputRejected("The input envelope blob must be a string.")
+    _check_framing(ctx, blob)
     data = blob.encode("utf-8")
     threshold = int(policy.get("threshold_bytes") or ctx.limits.max_payload_bytes)
     driver = ctx.resolution(namespace).driver
@@ -60,14 +84,19 @@ def _accept_reference(ctx: EmulatorContext, namespace: str, envelope: dict[str, 
         raise InputRejected("The external payload reference is invalid.")
     driver = ctx.resolution(namespace).driver
     if driver is None:
-        raise InputRejected("External payload storage is not available for this namespace.")
+        raise InputRejected("External payload references require an external storage driver.", "input.external_storage")
     try:
         data = driver.get(reference["uri"])
     except StorageError as exc:
-        raise InputRejected(str(exc)) from exc
+        raise InputRejected(str(exc), "workflow_type") from exc
     if len(data) != reference["size_bytes"] or sha256_hex(data) != str(reference.get("sha256", "")).lower():
-        raise InputRejected("External payload bytes do not match their reference.")
-    return {"codec": envelope.get("codec", reference.get("codec", "avro")), "external_storage": dict(reference)}
+        raise InputRejected("External payload bytes do not match their reference.", "workflow_type")
+    codec = envelope.get("codec", reference.get("codec", "avro"))
+    if ctx.captured:  # it copies the bytes inline at start and keeps no reference (§12)
+        blob = data.decode("utf-8", errors="replace")
+        _check_framing(ctx, blob)
+        return {"codec": codec, "blob": blob}
+    return {"codec": codec, "external_storage": dict(reference)}
 
 
 def accept_input(ctx: EmulatorContext, namespace: str, envelope: Any) -> dict[str, Any] | None:
@@ -115,8 +144,12 @@ async def start_workflow(request: web.Request) -> web.Response:
             envelope = accept_input(ctx, namespace, raw.get("input"))
         except TransportFailure as exc:
             return transport_error(exc.reason, exc.status, exc.message, retryable=exc.retryable)
-        except (InputRejected, StorageError) as exc:
-            return validation_failed({"input": [str(exc)]})
+        except UnknownAvroPrefix:
+            return unknown_avro_prefix(0xC3)
+        except InputRejected as exc:
+            return control_plane_refusal("start", {exc.field: [str(exc)]}, success_fields=START_SUCCESS)
+        except StorageError as exc:
+            return control_plane_refusal("start", {"workflow_type": [str(exc)]}, success_fields=START_SUCCESS)
         now = ctx.state.now()
         run = Run(
             run_id=ids.run_id(),

@@ -10,7 +10,7 @@ from ..context import CTX, NAMESPACE
 from ..contract import ANY_ROLE, CODEC_HEADER, SHA256_HEADER, SIZE_HEADER, UPLOAD_SCHEMA
 from ..payloads import runtime_reference
 from ..registry import TransportFailure, oversized, unsupported
-from ..responses import json_response, transport_error
+from ..responses import json_response, route_missing, transport_error
 from ..routing import RouteMeta, route
 
 META = RouteMeta(roles=ANY_ROLE, control_plane=False, transport=True)
@@ -29,7 +29,7 @@ def _failure(exc: TransportFailure) -> web.Response:
 
 
 def _missing(request: web.Request) -> web.Response:
-    return json_response({"message": f"The route {request.path.lstrip('/')} could not be found."}, 404)
+    return route_missing(request.path)
 
 
 @route(META)

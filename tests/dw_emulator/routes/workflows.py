@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -12,7 +13,14 @@ from ..context import CTX, NAMESPACE, RenderError
 from ..contract import OPERATOR
 from ..export import build_export
 from ..registry import TransportFailure
-from ..responses import control_plane_block, json_response, server_error, transport_error, validation_failed
+from ..responses import (
+    control_plane_block,
+    control_plane_refusal,
+    json_response,
+    server_error,
+    transport_error,
+    validation_failed,
+)
 from ..routing import RouteMeta, route
 from ..state import Run, Workflow
 from ..validation import as_integer, validate
@@ -21,6 +29,8 @@ from ..workflow_views import history_page, list_item, run_detail, runs_list
 META = RouteMeta(roles=OPERATOR)
 DEFAULT_LIST_PAGE_SIZE = 50
 DEFAULT_HISTORY_PAGE_SIZE = 500
+MAX_LIST_PAGE_SIZE = 200  # "The page size field must not be greater than 200." (captured)
+OPERATION_SUCCESS_FIELDS = {"describe_run": ("run_id",), "history": ("next_page_token",)}
 
 
 def encode_token(value: int) -> str:
@@ -41,25 +51,29 @@ def _invalid_token() -> web.Response:
     return validation_failed({"next_page_token": ["The next page token field format is invalid."]})
 
 
-def _not_found(workflow_id: str, run_id: str | None = None) -> web.Response:
+def _not_found(request: web.Request, operation: str) -> web.Response:
+    """The captured 404s: a route that names a run answers run_not_found even for an unknown workflow."""
+    workflow_id = request.match_info["workflow_id"]
+    run_id = request.match_info.get("run_id")
     if run_id is not None:
-        return json_response(
-            {
-                "message": f"Workflow run [{run_id}] not found.",
-                "reason": "run_not_found",
-                "workflow_id": workflow_id,
-                "run_id": run_id,
-            },
-            404,
+        message, reason = "Workflow run not found.", "run_not_found"
+        body: dict[str, Any] = {"message": message, "reason": reason, "workflow_id": workflow_id, "run_id": run_id}
+        block = control_plane_block(
+            operation,
+            workflow_id,
+            required_fields=["workflow_id", "run_id"],
+            success_fields=OPERATION_SUCCESS_FIELDS.get(operation, ()),
+            run_id=run_id,
+            reason=reason,
+            message=message,
         )
-    return json_response(
-        {
-            "message": f"Workflow instance [{workflow_id}] not found.",
-            "reason": "instance_not_found",
-            "workflow_id": workflow_id,
-        },
-        404,
-    )
+    else:
+        message, reason = "Workflow not found.", "instance_not_found"
+        body = {"message": message, "reason": reason, "workflow_id": workflow_id}
+        block = control_plane_block(
+            operation, workflow_id, required_fields=["workflow_id"], reason=reason, message=message
+        )
+    return json_response(body | {"control_plane": block}, 404)
 
 
 def guarded(
@@ -90,13 +104,11 @@ def _lookup(request: web.Request) -> tuple[Workflow | None, Run | None]:
     return wf, next((r for r in wf.runs if r.run_id == run_id), None)
 
 
-def _addressed_run(request: web.Request) -> tuple[Workflow, Run] | web.Response:
+def _addressed_run(request: web.Request, operation: str) -> tuple[Workflow, Run] | web.Response:
     """The workflow and run a /runs/{run_id} route names, or the server's 404 for whichever is missing."""
     wf, run = _lookup(request)
-    if wf is None:
-        return _not_found(request.match_info["workflow_id"])
-    if run is None:
-        return _not_found(wf.workflow_id, request.match_info["run_id"])
+    if wf is None or run is None:
+        return _not_found(request, operation)
     return wf, run
 
 
@@ -105,9 +117,9 @@ def _addressed_run(request: web.Request) -> tuple[Workflow, Run] | web.Response:
 async def list_workflows(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
     query = dict(request.query)
-    errors = validate(query, {"page_size": ["nullable", "integer", "min:1", "max:1000"]})
+    errors = validate(query, {"page_size": ["nullable", "integer", "min:1", f"max:{MAX_LIST_PAGE_SIZE}"]})
     if errors:
-        return validation_failed(errors)
+        return control_plane_refusal("list", errors)
     offset = decode_token(query.get("next_page_token"))
     if offset is None:
         return _invalid_token()
@@ -134,7 +146,7 @@ async def list_workflows(request: web.Request) -> web.Response:
 async def describe_workflow(request: web.Request) -> web.Response:
     wf, run = _lookup(request)
     if wf is None or run is None:
-        return _not_found(request.match_info["workflow_id"])
+        return _not_found(request, "describe")
     return json_response(run_detail(request.app[CTX], wf, run, "describe"))
 
 
@@ -143,14 +155,14 @@ async def describe_workflow(request: web.Request) -> web.Response:
 async def list_runs(request: web.Request) -> web.Response:
     wf, _ = _lookup(request)
     if wf is None:
-        return _not_found(request.match_info["workflow_id"])
+        return _not_found(request, "list_runs")
     return json_response(runs_list(wf))
 
 
 @route(META)
 @guarded
 async def describe_run(request: web.Request) -> web.Response:
-    found = _addressed_run(request)
+    found = _addressed_run(request, "describe_run")
     if isinstance(found, web.Response):
         return found
     wf, run = found
@@ -160,7 +172,7 @@ async def describe_run(request: web.Request) -> web.Response:
 @route(META)
 @guarded
 async def history(request: web.Request) -> web.Response:
-    found = _addressed_run(request)
+    found = _addressed_run(request, "history")
     if isinstance(found, web.Response):
         return found
     _, run = found
@@ -189,7 +201,7 @@ async def history(request: web.Request) -> web.Response:
 @route(META)
 @guarded
 async def export(request: web.Request) -> web.Response:
-    found = _addressed_run(request)
+    found = _addressed_run(request, "export")
     if isinstance(found, web.Response):
         return found
     wf, run = found
