@@ -30,6 +30,7 @@ from payload_operator.reconcile import engine
 from payload_operator.reconcile.lifecycle import reconcile_lifecycle, release_lifecycle
 from payload_operator.reconcile.policy import disable_all
 from payload_operator.reconcile.status import add
+from payload_operator.runs.context import server_ca_bundle
 from payload_operator.runs.framework import RunnerState, tick_runs
 from payload_operator.runs.kinds import run_kinds
 
@@ -164,7 +165,8 @@ async def finalize(body: kopf.Body, retry: int, memo: kopf.Memo, logger: kopf.Lo
         token = await memo.kube.read_secret_key(
             namespace, spec.server.token_secret_ref.name, spec.server.token_secret_ref.key
         )
-        async with ServerClient(spec.server.url, token, timeout=spec.server.request_timeout_seconds) as client:
+        ca_bundle = await server_ca_bundle(memo.kube, parsed)
+        async with ServerClient.for_server(spec.server, token, ca_bundle) as client:
             failures = await disable_all(client, spec)
     except Exception as exc:  # any failure counts against the bounded attempts
         failures = [str(exc)]

@@ -1,21 +1,30 @@
 """The admin's tenant policy end to end without a cluster: where it comes from (Helm values, environment),
-what it allows, names resolved for real, the Jobs it is handed to, and paths sent to the server."""
+what it allows, names resolved for real, the Jobs it is handed to; and the server inputs: paths sent to
+it, and a private CA trusted through the resource's CA bundle."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+import ssl
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
-from payload_operator.adapters.server import segment
+from payload_operator.adapters.kube import KubeClient, KubeNotFound
+from payload_operator.adapters.server import InvalidCaBundle, ServerClient, ServerUnreachable, segment
 from payload_operator.adapters.tenancy import Admission, TenantPolicyDenied, admission_for
 from payload_operator.config import OperatorConfig
 from payload_operator.manifest import Resource, resource_from_body
 from payload_operator.planning.tenancy import DENIED, EndpointUse, TenantPolicy, is_public
 from payload_operator.runs import jobs
 from payload_operator.runs.base import Shard
+from payload_operator.runs.context import CaBundleNotFound, server_ca_bundle
+from tests.arm_emulator.tls import write_self_signed
 from tests.ship.chart import operator_container, render
 
 SERVER = {"url": "https://dw.team-a.svc", "tokenSecretRef": {"name": "dw-admin"}, "namespaces": ["orders"]}
@@ -143,3 +152,66 @@ def test_each_providers_public_endpoints_are_its_own(use: EndpointUse, url: str,
 )
 def test_every_path_segment_sent_to_the_server_is_encoded_whole(name: str, sent: str) -> None:
     assert segment(name) == sent
+
+
+class _Info(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b'{"generation": "A"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: object) -> None:
+        return
+
+
+@pytest.fixture
+def private_ca_server(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """An https server whose certificate only its own CA vouches for; yields (url, the CA's PEM)."""
+    cert, key = write_self_signed(tmp_path)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Info)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"https://127.0.0.1:{server.server_address[1]}", cert.read_text()
+    server.shutdown()
+    server.server_close()
+
+
+class _ConfigMaps:
+    def __init__(self, data: dict[str, dict[str, str]]) -> None:
+        self.data = data
+
+    async def call(self, method: str, path: str) -> dict[str, Any]:
+        name = path.rsplit("/", 1)[1]
+        if name not in self.data:
+            raise KubeNotFound(f"{method} {path}: HTTP 404", 404)
+        return {"data": self.data[name]}
+
+
+def test_a_server_with_a_private_ca_is_trusted_through_its_ca_bundle(private_ca_server: tuple[str, str]) -> None:
+    url, pem = private_ca_server
+    ref = {"caBundleRef": {"name": "dw-ca"}}
+    res = resource(server=SERVER | {"url": url, **ref})
+    kube = cast(KubeClient, _ConfigMaps({"dw-ca": {"ca.crt": pem}}))
+    bundle = asyncio.run(server_ca_bundle(kube, res))
+
+    async def info(ca_bundle: str | None) -> dict[str, Any]:
+        async with ServerClient.for_server(res.spec.server, "adm-token-1234", ca_bundle) as client:
+            return await client.cluster_info("orders")
+
+    assert asyncio.run(info(bundle)) == {"generation": "A"}
+    with pytest.raises(ServerUnreachable):
+        asyncio.run(info(None))  # the system's CAs do not vouch for it
+    with pytest.raises(InvalidCaBundle, match="caBundleRef"):
+        ServerClient.for_server(res.spec.server, "t", "-----BEGIN CERTIFICATE-----\nnot base64\n")
+    missing = resource(server=SERVER | {"caBundleRef": {"name": "dw-ca", "key": "other.crt"}})
+    with pytest.raises(CaBundleNotFound, match=r"has no key 'other\.crt'"):
+        asyncio.run(server_ca_bundle(kube, missing))
+    gone = resource(server=SERVER | {"caBundleRef": {"name": "elsewhere"}})
+    with pytest.raises(CaBundleNotFound, match="not found"):
+        asyncio.run(server_ca_bundle(kube, gone))

@@ -10,11 +10,14 @@ that echoes the token back has it redacted from errors, and a successful answer 
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
 import httpx
+
+from payload_operator.api.spec import ServerSpec
 
 CONTROL_PLANE_VERSION = "2"
 MAX_ERROR_TEXT = 300
@@ -103,6 +106,23 @@ class BadResponse(ServerError):
     reason = "BadResponse"
 
 
+class InvalidCaBundle(ServerError):
+    """spec.server.caBundleRef names something that is not a PEM bundle of CA certificates."""
+
+    reason = "InvalidCaBundle"
+    retryable = False
+
+
+def tls_verify(ca_bundle: str | None) -> ssl.SSLContext | bool:
+    """What the server's certificate is checked against: the resource's own CA bundle, else the system's."""
+    if not ca_bundle:
+        return True
+    try:
+        return ssl.create_default_context(cadata=ca_bundle)
+    except (ssl.SSLError, ValueError):  # never echo the parser's text: it may quote the bundle
+        raise InvalidCaBundle("spec.server.caBundleRef: not a PEM bundle of CA certificates") from None
+
+
 def segment(value: str) -> str:
     """One path segment, percent-encoded whole: a name like `..`, `a/b` or `x?y` stays inside its segment."""
     return quote(value, safe="").replace(".", "%2E") if value in (".", "..") else quote(value, safe="")
@@ -147,13 +167,20 @@ class ServerClient:
     """One server, one admin token; namespace chosen per call through X-Namespace."""
 
     def __init__(
-        self, base_url: str, token: str, *, timeout: float = 15.0, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        base_url: str,
+        token: str,
+        *,
+        timeout: float = 15.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
         self._secret = token if len(token) >= MIN_REDACTED_LENGTH else ""
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             timeout=timeout,
             transport=transport,
+            verify=verify,
             headers={
                 "Authorization": f"Bearer {token}",
                 "Accept": "application/json",
@@ -162,6 +189,11 @@ class ServerClient:
             },
             limits=httpx.Limits(max_connections=16, max_keepalive_connections=8),
         )
+
+    @classmethod
+    def for_server(cls, server: ServerSpec, token: str, ca_bundle: str | None = None) -> ServerClient:
+        """The client of a resource's spec.server: its URL, timeout and, when it names one, CA bundle."""
+        return cls(server.url, token, timeout=server.request_timeout_seconds, verify=tls_verify(ca_bundle))
 
     async def __aenter__(self) -> ServerClient:
         return self

@@ -87,6 +87,24 @@ class TokenSecretRef(ApiModel):
     """Key inside the Secret whose value is the token."""
 
 
+class CaBundleSource(StrEnum):
+    """Where a CA bundle is kept."""
+
+    CONFIG_MAP = "ConfigMap"
+    SECRET = "Secret"
+
+
+class CaBundleRef(ApiModel):
+    """A key of a ConfigMap or Secret in the resource's namespace holding PEM CA certificates."""
+
+    kind: CaBundleSource = CaBundleSource.CONFIG_MAP
+    """ConfigMap (CA certificates are not secret) or Secret."""
+    name: SecretName
+    """Name of the ConfigMap or Secret, in the same namespace as the resource."""
+    key: SecretKey = "ca.crt"
+    """Key whose value is the PEM bundle."""
+
+
 class ServerSpec(ApiModel):
     """The Durable Workflow server whose namespaces use this storage."""
 
@@ -113,6 +131,8 @@ class ServerSpec(ApiModel):
     """How often the operator re-reads the server policy to find and repair drift."""
     request_timeout_seconds: Annotated[int, Field(ge=1, le=300)] = 15
     """Timeout of one HTTP call to the server."""
+    ca_bundle_ref: CaBundleRef | None = None
+    """CA certificates the server's https certificate must chain to (a private CA); omit for the system's."""
     storage_disk: Annotated[str, Field(max_length=255, pattern=r"^$|^[A-Za-z0-9._-]+$")] = ""
     """Filesystem disk of the server's configuration sent as config.disk for s3, gcs and azure (not local).
     Empty picks the default for the driver: external-payload-s3, external-payload-gcs or

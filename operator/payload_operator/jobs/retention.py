@@ -43,9 +43,7 @@ class RetentionRun:
         if not context.server_token:
             raise MissingServerToken("retention talks to the server and needs its token (DW_TOKEN outside a cluster)")
         started = time.monotonic()
-        async with ServerClient(
-            spec.server.url, context.server_token, timeout=spec.server.request_timeout_seconds
-        ) as client:
+        async with ServerClient.for_server(spec.server, context.server_token, context.server_ca) as client:
             discoveries, errors = await discover(client, spec.server.namespaces)
             generations = {ns: d.generation for ns, d in discoveries.items()}
             if not settings.server_passes:

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from payload_operator import metrics
 from payload_operator.adapters.kube import KubeClient, KubeError
-from payload_operator.adapters.server import ServerClient
+from payload_operator.adapters.server import InvalidCaBundle, ServerClient
 from payload_operator.adapters.tenancy import Admission
 from payload_operator.api.rules import bound_storage, immutable_field_changes
 from payload_operator.api.spec import ExternalPayloadStorageSpec, LifecycleMode, ManagementPolicy
@@ -32,6 +32,7 @@ from payload_operator.reconcile import published
 from payload_operator.reconcile.lifecycle import reconcile_lifecycle, sweep_due
 from payload_operator.reconcile.policy import sync_all
 from payload_operator.reconcile.status import StatusChange, conditions_of, utcnow
+from payload_operator.runs.context import server_ca_bundle
 
 
 @dataclass
@@ -128,12 +129,13 @@ async def reconcile_policy(
         token = await kube.read_secret_key(
             resource.namespace, spec.server.token_secret_ref.name, spec.server.token_secret_ref.key
         )
-    except KubeError as exc:
+        server = ServerClient.for_server(spec.server, token, await server_ca_bundle(kube, resource))
+    except (KubeError, InvalidCaBundle) as exc:
         condition = false(ConditionType.POLICY_SYNCED, exc.reason, str(exc))
         return PassResult(StatusChange([condition], fields, observed_generation=generation))
     manage = spec.management_policy == ManagementPolicy.MANAGE
     probe = spec_changed or not _storage_reachable_is_true(status)
-    async with ServerClient(spec.server.url, token, timeout=spec.server.request_timeout_seconds) as client:
+    async with server as client:
         env_secret = published.server_env_secret_name(resource)
         outcomes = await sync_all(client, spec, manage=manage, probe=probe, env_secret=env_secret)
     report = build_report(

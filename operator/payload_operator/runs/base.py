@@ -40,6 +40,8 @@ class RunContext:
     storage_credentials: SecretValues | None
     shard: Shard
     dry_run: bool = True
+    server_ca: str | None = None
+    """The PEM bundle spec.server.caBundleRef names, when it names one."""
 
 
 class RunKind(Protocol):
