@@ -52,24 +52,27 @@ Where it is simplified versus the real server
 
 from __future__ import annotations
 
-from .config import Generation, Tokens
+from .config import Generation, Profile, Tokens
 from .contract import Limits
 from .events import RunSpec
 from .faults import FaultRule, Faults
-from .object_stores import S3ClientObjectStore
+from .object_stores import AzureContainerObjectStore, GcsClientObjectStore, S3ClientObjectStore
 from .reqlog import RequestLog, RequestRecord
 from .server import EmulatedServer
 from .storage import DriverSwitches, MemoryObjectStore, ObjectStore, StorageError
 
 __all__ = [
+    "AzureContainerObjectStore",
     "DriverSwitches",
     "EmulatedServer",
     "FaultRule",
     "Faults",
+    "GcsClientObjectStore",
     "Generation",
     "Limits",
     "MemoryObjectStore",
     "ObjectStore",
+    "Profile",
     "RequestLog",
     "RequestRecord",
     "RunSpec",

@@ -1,7 +1,8 @@
 """Optional :class:`~tests.dw_emulator.storage.ObjectStore` adapters for real provider APIs.
 
 ``srv.set_object_store("s3", S3ClientObjectStore(boto3_client))`` makes the emulated ``s3`` driver
-write its objects into a real S3 endpoint (moto, Ceph RGW, MinIO, …) so the operator sees them there.
+write its objects into a real S3 endpoint (moto, Ceph RGW, MinIO, …) so the operator sees them there;
+``GcsClientObjectStore`` and ``AzureContainerObjectStore`` do the same for GCS and Azure Blob.
 """
 
 from __future__ import annotations
@@ -64,3 +65,61 @@ class S3ClientObjectStore:
                 return False
             raise StorageError(f"S3 head failed: {exc}") from exc
         return True
+
+
+class GcsClientObjectStore:
+    """Objects behind ``gcs://bucket/key`` URIs through a ``google.cloud.storage.Client``."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def _blob(self, uri: str) -> Any:
+        bucket, key = split_uri(uri)
+        return self.client.bucket(bucket).blob(key)
+
+    def put(self, uri: str, data: bytes) -> None:
+        self._blob(uri).upload_from_string(data, content_type="application/octet-stream")
+
+    def get(self, uri: str) -> bytes:
+        blob = self._blob(uri)
+        if not blob.exists():
+            raise ObjectMissing(f"External payload object [{uri}] does not exist.")
+        data: bytes = blob.download_as_bytes()
+        return data
+
+    def delete(self, uri: str) -> None:
+        blob = self._blob(uri)
+        if blob.exists():
+            blob.delete()
+
+    def exists(self, uri: str) -> bool:
+        return bool(self._blob(uri).exists())
+
+
+class AzureContainerObjectStore:
+    """Objects behind ``azure://container/key`` URIs through an ``azure.storage.blob.BlobServiceClient``."""
+
+    def __init__(self, service: Any) -> None:
+        self.service = service
+
+    def _blob(self, uri: str) -> Any:
+        container, key = split_uri(uri)
+        return self.service.get_blob_client(container, key)
+
+    def put(self, uri: str, data: bytes) -> None:
+        self._blob(uri).upload_blob(data, overwrite=True)
+
+    def get(self, uri: str) -> bytes:
+        blob = self._blob(uri)
+        if not blob.exists():
+            raise ObjectMissing(f"External payload object [{uri}] does not exist.")
+        data: bytes = blob.download_blob().readall()
+        return data
+
+    def delete(self, uri: str) -> None:
+        blob = self._blob(uri)
+        if blob.exists():
+            blob.delete_blob(delete_snapshots="include")
+
+    def exists(self, uri: str) -> bool:
+        return bool(self._blob(uri).exists())
