@@ -1,6 +1,6 @@
 """The admin's tenant policy end to end without a cluster: where it comes from (Helm values, environment),
 what it allows, names resolved for real, the Jobs it is handed to; and the server inputs: paths sent to
-it, and a private CA trusted through the resource's CA bundle."""
+it, a private CA trusted through the resource's CA bundle, and status strings that no answer can grow."""
 
 from __future__ import annotations
 
@@ -18,9 +18,12 @@ import pytest
 from payload_operator.adapters.kube import KubeClient, KubeNotFound
 from payload_operator.adapters.server import InvalidCaBundle, ServerClient, ServerUnreachable, segment
 from payload_operator.adapters.tenancy import Admission, TenantPolicyDenied, admission_for
+from payload_operator.api.crd import crd_manifest
+from payload_operator.api.status import STRING_MAX
 from payload_operator.config import OperatorConfig
 from payload_operator.manifest import Resource, resource_from_body
 from payload_operator.planning.tenancy import DENIED, EndpointUse, TenantPolicy, is_public
+from payload_operator.reconcile.status import StatusChange
 from payload_operator.runs import jobs
 from payload_operator.runs.base import Shard
 from payload_operator.runs.context import CaBundleNotFound, server_ca_bundle
@@ -75,7 +78,8 @@ def test_a_job_judges_with_the_operators_policy_not_its_own_namespace(monkeypatc
         resource(), {}, "integrity", "r", Shard(0, 1), image="i", service_account="s", env=config.tenant_environment()
     )
     for item in job["spec"]["template"]["spec"]["containers"][0]["env"]:
-        monkeypatch.setenv(item["name"], item["value"])
+        if "value" in item:  # the downward-API ones are the kubelet's to fill
+            monkeypatch.setenv(item["name"], item["value"])
     assert OperatorConfig().tenant_policy == config.tenant_policy
     assert OperatorConfig().namespace == "payload-operator"
 
@@ -215,3 +219,27 @@ def test_a_server_with_a_private_ca_is_trusted_through_its_ca_bundle(private_ca_
     gone = resource(server=SERVER | {"caBundleRef": {"name": "elsewhere"}})
     with pytest.raises(CaBundleNotFound, match="not found"):
         asyncio.run(server_ca_bundle(kube, gone))
+
+
+def _strings(node: Any, path: str = "status") -> Iterator[tuple[str, dict[str, Any]]]:
+    if isinstance(node, dict):
+        if node.get("type") == "string":
+            yield path, node
+        for key, value in node.items():
+            yield from _strings(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _strings(value, f"{path}[{index}]")
+
+
+def test_every_status_string_is_bounded_in_the_crd_and_before_it_is_written() -> None:
+    status = crd_manifest()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
+    unbounded = [path for path, node in _strings(status) if "maxLength" not in node and "enum" not in node]
+    assert unbounded == []
+    body: dict[str, Any] = {"metadata": {"namespace": "team-a", "name": "p", "generation": 1}, "spec": {}}
+    hostile = "unavailable-" * 100_000
+    entry = {"name": "orders", "storageStatus": hostile, "message": hostile}
+    StatusChange(fields={"namespaces": [entry], "integrity": {"lastResult": {hostile: [hostile]}}}).apply(body)
+    written = json.dumps(body["status"])
+    assert len(written) < 8 * STRING_MAX, len(written)
+    assert body["status"]["namespaces"][0]["storageStatus"] == hostile[:STRING_MAX]

@@ -21,7 +21,7 @@ from payload_operator.api.spec import (
     SINGULAR,
     ExternalPayloadStorageSpec,
 )
-from payload_operator.api.status import ExternalPayloadStorageStatus
+from payload_operator.api.status import STRING_MAX, ExternalPayloadStorageStatus
 
 Schema = dict[str, Any]
 
@@ -134,6 +134,18 @@ def _without_defaults(node: Any) -> Any:
     return node
 
 
+def _bounded_strings(node: Any) -> Any:
+    """Status strings without a bound get STRING_MAX, so the API server refuses an unbounded one."""
+    if isinstance(node, list):
+        return [_bounded_strings(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: _bounded_strings(value) for key, value in node.items()}
+    if out.get("type") == "string" and "maxLength" not in out and "enum" not in out:
+        out["maxLength"] = STRING_MAX
+    return out
+
+
 def openapi_schema(model: type[Any]) -> Schema:
     """The structural OpenAPI schema of a pydantic model, by camelCase alias."""
     raw = model.model_json_schema(by_alias=True, mode="validation")
@@ -144,7 +156,7 @@ def openapi_schema(model: type[Any]) -> Schema:
 def crd_manifest() -> Schema:
     """The whole CustomResourceDefinition as a dict."""
     spec_schema = openapi_schema(ExternalPayloadStorageSpec)
-    status_schema = _without_defaults(openapi_schema(ExternalPayloadStorageStatus))
+    status_schema = _bounded_strings(_without_defaults(openapi_schema(ExternalPayloadStorageStatus)))
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",

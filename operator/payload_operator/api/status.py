@@ -6,7 +6,7 @@ Status is bounded: counts and a short sample of keys, never candidate lists or s
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field
 
@@ -167,3 +167,19 @@ class ExternalPayloadStorageStatus(ApiModel):
     """Retention runs, when spec.retention is set."""
     integrity: RunBookkeeping | None = None
     """Integrity runs, when spec.integrity is set."""
+
+
+STRING_MAX = 1024
+"""Longest string anywhere in status: values a server, store or run hands back are cut to it, and the CRD
+refuses longer ones, so no answer can grow a resource's status."""
+
+
+def bounded(value: Any) -> Any:
+    """`value` with every string (and mapping key) in it cut to STRING_MAX characters."""
+    if isinstance(value, str):
+        return value[:STRING_MAX]
+    if isinstance(value, dict):
+        return {str(key)[:STRING_MAX]: bounded(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [bounded(item) for item in value]
+    return value

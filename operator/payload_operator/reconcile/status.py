@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from payload_operator import metrics
-from payload_operator.api.status import ConditionType, ExternalPayloadStorageStatus
+from payload_operator.api.status import ConditionType, ExternalPayloadStorageStatus, bounded
 from payload_operator.planning.conditions import ConditionUpdate, merge_conditions, ready_summary
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ class StatusChange:
             if value is None:
                 status.pop(key, None)
             else:
-                status[key] = value
+                status[key] = bounded(value)
         if self.observed_generation is not None:
             status["observedGeneration"] = self.observed_generation
         merged = merge_conditions(status.get("conditions") or [], self.conditions, generation=generation, now=now)
