@@ -1,18 +1,21 @@
 """Emulator of the Durable Workflow server's HTTP contract, for tests and the local demo.
 
 A real aiohttp server (``EmulatedServer``) that implements the endpoints the operator uses, answering
-with the status codes, field names and error shapes of the real server
-(``tests/emulator_tests/real_server_samples`` are reproduced by the test-suite):
+with the status codes, field names and error shapes of the real server (every captured exchange is
+replayed by ``tests/emulator_tests/test_conformance.py``; see README.md). Gen A defaults to the
+captured server (``profile="captured"``); ``profile="references"`` is a later Gen A that presents
+references:
 
 - auth (role tokens; 401/403 shapes), the control-plane version header (400), ``X-Namespace``
   resolution (404 ``namespace_not_found``), JSON media type (415);
-- ``GET /api/cluster/info`` (Gen A captured body, optional Gen A discovery block; Gen B discovery
+- ``GET /api/cluster/info`` (Gen A captured body, discovery block in the references profile; Gen B discovery
   block + transport manifest + ``runtime_external_payload_transport`` capability);
 - namespaces and ``PUT …/external-storage`` with Laravel-style validation and messages;
 - ``POST /api/storage/test`` (really writes/reads/deletes for ``local``);
 - workflows list/describe/runs/history pages/history export with payload envelopes (inline, Gen A
-  ``external_storage``, Gen B ``external_payload``), plus an *inline mode* like the captured server;
-- history retention status/pass (Gen A shared-object deletion hazard; Gen B owner-aware deletion),
+  ``external_storage``, Gen B ``external_payload``), inline in the captured profile;
+- history retention status/pass (captured Gen A deletes no payload; references Gen A has the
+  shared-object deletion hazard; Gen B owner-aware deletion),
   Gen B upload cleanup, and the Gen B runtime transport ``/api/external-payloads/v1``;
 - fault switches (outage with same-port restart, injected statuses, latency, 401s, malformed /
   wrong-type / truncated bodies, connection resets, storage status and storage errors).
@@ -26,7 +29,8 @@ Where it is simplified versus the real server
   the ``namespace`` discovery block and (Gen B) ``version``/capability patched; counters in it are static.
 - Provider drivers (``s3``/``gcs``/``azure``/``custom``) are simulated: objects live in an in-memory
   store keyed by URI (pluggable via ``set_object_store``); availability is a switch per driver
-  (default: s3 available, others ``driver_unavailable`` as on the stock image). There are no
+  (default: s3 available, others ``driver_unavailable`` as on the stock image) and Gen A needs
+  ``config.disk`` naming a configured disk (Gen B: s3 falls back to ``external-payload-s3``). There are no
   credentials, no ``DW_EXTERNAL_PAYLOAD_S3_*`` environment and no ``s3_bucket_mismatch``; a provider
   policy needs ``config.bucket``/``container``/``name`` (``custom`` also ``config.scheme``).
 - ``local`` writes real files under ``config.uri`` (``file://``) or ``{local_root}/{namespace}``; the
@@ -44,9 +48,8 @@ Where it is simplified versus the real server
   the SDK is importable, 2.x blobs; otherwise ``null``.
 - History export has the real bundle's sections and keys, with simplified content (no waits, timers,
   activities; one workflow task) and a correct ``json-recursive-ksort-v1`` checksum; no signature.
-- Unverified guesses: 409 body for a duplicate namespace (``Namespace [x] already exists.``), 415 body,
-  404/405 route-miss bodies, workflow/run not-found bodies, invalid page tokens (422), the start
-  response, health bodies; a connection reset is logged with status 444.
+- Unverified guesses: 405 route-miss bodies, invalid page tokens (422), the start success response,
+  not-found bodies of describe/export; a connection reset is logged with status 444.
 - ``DELETE /api/namespaces/{name}`` is not implemented.
 """
 

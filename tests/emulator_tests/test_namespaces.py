@@ -121,9 +121,3 @@ def test_set_policy_behind_the_operators_back(gen_a: EmulatedServer, api_a: Api)
     }
     gen_a.set_policy("default", None)
     assert gen_a.policy("default") is None
-
-
-def test_update_namespace_metadata(api_a: Api) -> None:
-    response = api_a.put("/api/namespaces/default", json={"retention_days": 3})
-    assert response.status_code == 200
-    assert response.json()["retention_days"] == 3

@@ -115,32 +115,6 @@ async def create_namespace(request: web.Request) -> web.Response:
 
 
 @route(NS_ADMIN_META)
-async def update_namespace(request: web.Request) -> web.Response:
-    ctx = request.app[CTX]
-    name = request.match_info["name"].lower()
-    ns = ctx.state.namespace(name)
-    if ns is None:
-        return namespace_not_found(name, resolver=False)
-    data = normalise_input(request[BODY])
-    errors = validate(
-        data,
-        {
-            "description": ["nullable", "string", "max:1000"],
-            "retention_days": ["nullable", "integer", "min:1", "max:365"],
-        },
-    )
-    if errors:
-        return validation_failed(errors)
-    with ctx.state.lock:
-        if data.get("description") is not None:
-            ns.description = data["description"]
-        if data.get("retention_days") is not None:
-            ns.retention_days = as_integer(data["retention_days"]) or ns.retention_days
-        ns.updated_at = ctx.state.now()
-    return json_response(namespace_object(ctx, ns))
-
-
-@route(NS_ADMIN_META)
 async def put_external_storage(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
     name = request.match_info["name"].lower()
@@ -161,5 +135,4 @@ def register(router: web.UrlDispatcher) -> None:
     router.add_get("/api/namespaces", list_namespaces)
     router.add_post("/api/namespaces", create_namespace)
     router.add_get("/api/namespaces/{name}", show_namespace)
-    router.add_put("/api/namespaces/{name}", update_namespace)
     router.add_put("/api/namespaces/{name}/external-storage", put_external_storage)
