@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import ssl
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, cast
 
@@ -29,6 +27,7 @@ from payload_operator.runs.base import Shard
 from payload_operator.runs.context import CaBundleNotFound, server_ca_bundle
 from tests.arm_emulator.tls import write_self_signed
 from tests.ship.chart import operator_container, render
+from tests.support.httpserver import local_http_server
 
 SERVER = {"url": "https://dw.team-a.svc", "tokenSecretRef": {"name": "dw-admin"}, "namespaces": ["orders"]}
 
@@ -175,15 +174,8 @@ class _Info(BaseHTTPRequestHandler):
 def private_ca_server(tmp_path: Path) -> Iterator[tuple[str, str]]:
     """An https server whose certificate only its own CA vouches for; yields (url, the CA's PEM)."""
     cert, key = write_self_signed(tmp_path)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Info)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"https://127.0.0.1:{server.server_address[1]}", cert.read_text()
-    server.shutdown()
-    server.server_close()
+    with local_http_server(_Info, (cert, key)) as url:
+        yield url, cert.read_text()
 
 
 class _ConfigMaps:
