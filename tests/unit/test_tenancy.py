@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from pydantic import ValidationError
 
 from payload_operator.adapters.kube import KubeClient, KubeNotFound
 from payload_operator.adapters.server import InvalidCaBundle, ServerClient, ServerUnreachable, segment
@@ -235,3 +236,12 @@ def test_every_status_string_is_bounded_in_the_crd_and_before_it_is_written() ->
     written = json.dumps(body["status"])
     assert len(written) < 8 * STRING_MAX, len(written)
     assert body["status"]["namespaces"][0]["storageStatus"] == hostile[:STRING_MAX]
+
+
+@pytest.mark.parametrize("entry", ["10.0.0.0/33", "minio:port", "[::1]:x", "10.0.0.1/8/2"])
+def test_an_endpoint_listing_with_a_typo_stops_the_operator_at_start(
+    entry: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PAYLOAD_OPERATOR_TENANT_POLICY", json.dumps({"endpoints": [{"hosts": [entry]}]}))
+    with pytest.raises(ValidationError, match="endpoints"):
+        OperatorConfig()

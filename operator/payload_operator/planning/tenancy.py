@@ -19,7 +19,7 @@ from enum import StrEnum
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from payload_operator.api.spec import Driver, ExternalPayloadStorageSpec, RunnerType
@@ -78,6 +78,14 @@ class EndpointGrant(_PolicyModel):
     """Namespaces whose resources may use them ("*": every namespace)."""
     ambient_credentials: bool = False
     """Whether the operator's ambient identity may be sent there (only to hosts you run yourself)."""
+
+    @field_validator("hosts")
+    @classmethod
+    def _parsable(cls, hosts: list[str]) -> list[str]:
+        """A typo must stop the operator at start, not silently allow nothing."""
+        for text in hosts:
+            _Entry.parse(text)
+        return hosts
 
 
 class LocalRootGrant(_PolicyModel):
@@ -291,13 +299,7 @@ class _Entry:
 
 
 def _entries(grant: EndpointGrant) -> list[_Entry]:
-    parsed = []
-    for text in grant.hosts:
-        try:
-            parsed.append(_Entry.parse(text))
-        except ValueError:
-            continue  # an unparsable entry allows nothing
-    return parsed
+    return [_Entry.parse(text) for text in grant.hosts]
 
 
 def _grants_host(grant: EndpointGrant, host: Host, resolved: Sequence[Address]) -> bool:
