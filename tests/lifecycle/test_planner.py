@@ -91,9 +91,26 @@ def test_prefixes_that_could_leave_the_root_are_unsafe(tmp: str) -> None:
     assert "never reaching outside <root> 'dw/'" in reason
 
 
-@pytest.mark.parametrize(("prefix", "tmp"), [("dw", "tmp/"), ("", "tmp/"), ("", "a/avro/"), ("dw", "tmp/avro/")])
+@pytest.mark.parametrize(("prefix", "tmp"), [("dw", "tmp/"), ("", "tmp/"), ("", "a/avro-cache/"), ("dw", "tmp/avros/")])
 def test_temporary_prefixes_beside_the_payloads_are_safe(prefix: str, tmp: str) -> None:
     assert unsafe_reason(prefix, tmp) is None
+
+
+@pytest.mark.parametrize(
+    ("prefix", "tmp", "segment"),
+    [
+        ("", "a/avro/", "avro"),
+        ("dw", "tmp/avro/", "avro"),
+        ("dw/avro", "00/", "avro"),
+        ("x", "q/quarantine/", "quarantine"),
+    ],
+)
+def test_an_avro_or_quarantine_segment_at_any_depth_is_unsafe(prefix: str, tmp: str, segment: str) -> None:
+    """Another resource's root may sit there: its content-addressed payloads are never a rule's target."""
+    reason = unsafe_reason(prefix, tmp)
+
+    assert reason is not None
+    assert f"has a {segment!r} segment" in reason
 
 
 @pytest.mark.parametrize(
@@ -102,7 +119,8 @@ def test_temporary_prefixes_beside_the_payloads_are_safe(prefix: str, tmp: str) 
         ({"expirationDays": 0}, "greater than or equal to 1"),
         ({"expirationDays": 3651}, "less than or equal to 3650"),
         ({"tmpPrefixes": ["tmp"]}, "should match pattern"),
-        ({"tmpPrefixes": ["avro/"]}, "must not reach the payload objects"),
+        ({"tmpPrefixes": ["avro/"]}, "must not have an avro or quarantine segment"),
+        ({"tmpPrefixes": ["team/avro/00/"]}, "must not have an avro or quarantine segment"),
         ({"tmpPrefixes": [f"t{i}/" for i in range(11)]}, "at most 10 items"),
     ],
 )
