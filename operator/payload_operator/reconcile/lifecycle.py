@@ -26,7 +26,7 @@ from payload_operator.planning.conditions import false
 from payload_operator.planning.lifecycle import ForeignRoot, foreign_roots, lifecycle_mode
 from payload_operator.planning.schedule import ScheduleError, effective_schedule, next_after, random_seed
 from payload_operator.reconcile.status import StatusChange
-from payload_operator.runs.context import credentials_secret
+from payload_operator.runs.context import admitted_credentials
 from payload_operator.secrets import SecretValues
 
 
@@ -62,14 +62,6 @@ def _sync_rules(
         )
     finally:
         rule_store.close()
-
-
-async def _credentials(kube: KubeClient, resource: Resource, admission: Admission) -> SecretValues | None:
-    """The storage credentials, once the tenant policy allows the resource with them."""
-    secret = credentials_secret(resource.spec)
-    credentials = await kube.read_secret(resource.namespace, secret) if secret else None
-    await admission.check(resource, credentials)
-    return credentials
 
 
 async def _foreign_roots(kube: KubeClient, resource: Resource) -> list[ForeignRoot]:
@@ -110,7 +102,7 @@ async def reconcile_lifecycle(
     now = datetime.now(UTC)
     previous = _previous(status)
     try:
-        credentials = await _credentials(kube, resource, admission)
+        credentials = await admitted_credentials(kube, resource, admission)
         foreign = await _foreign_roots(kube, resource)
         mode = lifecycle_mode(resource.spec)
         # Opening a provider client costs real CPU: it happens in the worker thread, never on the event loop.
@@ -147,7 +139,7 @@ async def release_lifecycle(kube: KubeClient, resource: Resource, admission: Adm
     if resource.spec.lifecycle is None:
         return None
     try:
-        rule_store = open_rule_store(resource.spec, await _credentials(kube, resource, admission))
+        rule_store = open_rule_store(resource.spec, await admitted_credentials(kube, resource, admission))
         if rule_store is None:
             return None
         try:

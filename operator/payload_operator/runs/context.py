@@ -10,6 +10,7 @@ from payload_operator.adapters.tenancy import Admission
 from payload_operator.api.spec import CaBundleSource, ExternalPayloadStorageSpec
 from payload_operator.manifest import Resource
 from payload_operator.runs.base import RunContext, Shard
+from payload_operator.secrets import SecretValues
 
 
 def credentials_secret(spec: ExternalPayloadStorageSpec) -> str | None:
@@ -44,18 +45,25 @@ async def server_ca_bundle(kube: KubeClient, resource: Resource) -> str | None:
     return bundle
 
 
+async def admitted_credentials(kube: KubeClient, resource: Resource, admission: Admission) -> SecretValues | None:
+    """The storage credentials (None: ambient), read only once the tenant policy allows the spec, and judged
+    again with them (a connection string or service-account key names endpoints of its own)."""
+    await admission.check(resource)
+    secret = credentials_secret(resource.spec)
+    if secret is None:
+        return None
+    credentials = await kube.read_secret(resource.namespace, secret)
+    await admission.check(resource, credentials)
+    return credentials
+
+
 async def resolve_context(
     kube: KubeClient, resource: Resource, shard: Shard, admission: Admission, *, dry_run: bool = False
 ) -> RunContext:
     """The run context of one shard; KubeError (SecretNotFound, SecretKeyMissing, ...) when a Secret is unusable,
     TenantPolicyDenied when the admin's tenant policy refuses the resource with these credentials."""
-    spec = resource.spec
-    await admission.check(resource)
-    token_ref = spec.server.token_secret_ref
+    credentials = await admitted_credentials(kube, resource, admission)
+    token_ref = resource.spec.server.token_secret_ref
     token = await kube.read_secret_key(resource.namespace, token_ref.name, token_ref.key)
-    secret = credentials_secret(spec)
-    credentials = await kube.read_secret(resource.namespace, secret) if secret else None
-    if credentials is not None:  # a connection string or service-account key names endpoints of its own
-        await admission.check(resource, credentials)
     ca_bundle = await server_ca_bundle(kube, resource)
     return RunContext(resource, token, credentials, shard, dry_run=dry_run, server_ca=ca_bundle)
