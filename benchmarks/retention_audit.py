@@ -91,7 +91,10 @@ def serve(root: Path, objects: int, every: int) -> None:
     from tests.dw_emulator import EmulatedServer, Tokens
 
     server = EmulatedServer(
-        tokens=Tokens(admin=TOKEN, operator="bench-op", worker="bench-wk"), namespaces=[NAMESPACE], local_root=root
+        tokens=Tokens(admin=TOKEN, operator="bench-op", worker="bench-wk"),
+        namespaces=[NAMESPACE],
+        local_root=root,
+        profile="references",  # the audit deletes only where histories show references
     )
     server.set_policy(NAMESPACE, {"driver": "local", "enabled": True, "config": {"uri": root.as_uri()}})
     referenced = range(0, objects, every)

@@ -92,8 +92,7 @@ def main() -> int:
             generation="A",
             tokens=Tokens(admin=TOKEN, operator="demo-operator", worker="demo-worker"),
             namespaces=["orders", "billing"],
-            discovery=True,
-            local_root=workdir / "payloads",
+            local_root=workdir / "payloads",  # Gen A as captured from the real server (the default profile)
         ) as server,
     ):
         print(f"Durable Workflow server emulator at {server.url}", flush=True)

@@ -241,7 +241,7 @@ def test_hostile_references_are_refused_and_nothing_outside_the_prefix_is_touche
         bucket = s3_bucket(moto_s3)
         bait = Bucket("s3", f"{bucket.name}-bait", bucket.client)
         bucket.client.create_bucket(Bucket=bait.name)
-        server = dw_server(["orders"])
+        server = dw_server(["orders"], profile="references")  # orphan deletion needs observable references
         seeded[kind] = (bucket, bait, *_seed(bucket, bait, server, orphan=kind == "retention"))
         work = (
             {"integrity": {"schedule": "@daily", "mode": "Both", "concurrency": 2}}

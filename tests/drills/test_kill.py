@@ -135,7 +135,7 @@ def test_kill_in_the_middle_of_an_in_process_run(
     dw_server: Callable[..., EmulatedServer],
     fault_proxy: Callable[[str], FaultProxy],
 ) -> None:
-    server = dw_server(["orders"])
+    server = dw_server(["orders"], profile="references")  # a server whose histories show references
     for n in range(3):
         server.add_workflow("orders", f"wf-{n}", input=server.inline_payload(f"small input {n}"))
     proxy = fault_proxy(server.url)

@@ -251,7 +251,8 @@ def test_runs_under_storage_faults_fail_visibly_delete_nothing_and_the_next_run_
         proxy = proxies[fault.name]
         name = f"{fault.name}-{kind[:3]}" + ("-job" if runner == "Job" else "")
         bucket = make[fault.provider]()
-        server = dw_server(["orders"], available_drivers=("s3", "gcs", "azure"))
+        # Orphan deletion and referenced integrity need a server whose histories show references.
+        server = dw_server(["orders"], available_drivers=("s3", "gcs", "azure"), profile="references")
         cases[name] = (fault, kind, bucket, seed_run_bucket(bucket, server))
         fault.install(proxy, bucket.name, kind)
         block = spec_block(bucket, proxy.url, account_url=f"{proxy.url}/{azurite.account_name}")

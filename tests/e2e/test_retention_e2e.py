@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -41,9 +42,15 @@ AUDIT = {"orphanAudit": {"minAge": "1h"}}
 RUNNER_RULES = [  # the chart's runner Role (charts/payload-operator/templates/_helpers.tpl, runnerRules)
     {"apiGroups": ["payloads.durable-workflow.io"], "resources": ["externalpayloadstorages"], "verbs": ["get"]},
     {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
-    {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get"]},
     {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "create", "patch"]},
 ]
+
+
+@pytest.fixture
+def dw_server(dw_server_with_references: EmulatedServer) -> EmulatedServer:
+    """These runs judge orphans against the references histories show: a server that presents them (the
+    captured Gen A server makes the audit refuse, shown by the inlining test below)."""
+    return dw_server_with_references
 
 
 def seeded(server: EmulatedServer) -> Payloads:
@@ -88,12 +95,28 @@ def runner_kubeconfig(cluster: Cluster, namespace: str) -> Path:
     return cluster.serviceaccount_kubeconfig(namespace, RUNNER)
 
 
+def pod_environment(job: dict[str, Any]) -> dict[str, str]:
+    """The container's variables as the kubelet sets them: values, and labels the Job controller puts on its
+    pods (the Job's uid) through the downward API."""
+    uid = job["metadata"]["uid"]
+    pod_labels = {"controller-uid": uid, "batch.kubernetes.io/controller-uid": uid}
+    env = {}
+    for item in job["spec"]["template"]["spec"]["containers"][0].get("env") or []:
+        if "value" in item:
+            env[item["name"]] = item["value"]
+        else:
+            label = item["valueFrom"]["fieldRef"]["fieldPath"].split("'")[1]
+            env[item["name"]] = pod_labels.get(label, "")
+    return env
+
+
 def play_kubelet(job: dict[str, Any], kubeconfig: Path) -> subprocess.CompletedProcess[str]:
     """Run the Job's container command as its pod would (this Python instead of the image's entry point)."""
     (container,) = job["spec"]["template"]["spec"]["containers"]
     program, *args = container["command"]
     assert program == "payload-operator"
-    env = {k: v for k, v in os.environ.items() if k != "DW_TOKEN"} | {"KUBECONFIG": str(kubeconfig)}
+    inherited = {k: v for k, v in os.environ.items() if k != "DW_TOKEN"}
+    env = inherited | pod_environment(job) | {"KUBECONFIG": str(kubeconfig), "TMPDIR": tempfile.gettempdir()}
     return subprocess.run(
         [sys.executable, "-m", "payload_operator", *args],
         env=env,
@@ -185,7 +208,12 @@ def test_an_inlining_server_gets_no_orphan_deleted_and_the_reason_is_shown(
     root.mkdir()
     tokens = Tokens(admin=ADMIN_TOKEN, operator="op-token", worker="wk-token")
     with EmulatedServer(
-        generation="A", tokens=tokens, namespaces=["orders", "billing"], local_root=root, inline_payloads=True
+        generation="A",
+        tokens=tokens,
+        namespaces=["orders", "billing"],
+        local_root=root,
+        profile="references",  # discovery advertises references; only the walk shows payloads inline
+        inline_payloads=True,
     ) as server:
         payloads = seeded(server)
         before = payloads.existing()

@@ -70,7 +70,6 @@ def installed(
         generation="A",
         tokens=Tokens(admin=ADMIN_TOKEN, operator="op-token", worker="wk-token"),
         namespaces=["orders", "billing"],
-        discovery=True,
         local_root=root,
     )
     values = _values(scope, apps)

@@ -18,7 +18,7 @@ import pytest
 import yaml
 from kopf.testing import KopfRunner
 
-from tests.dw_emulator import EmulatedServer, Tokens
+from tests.dw_emulator import EmulatedServer, Profile, Tokens
 from tests.support.cluster import Cluster
 from tests.support.procs import free_ports
 from tests.support.waiting import wait_for
@@ -89,19 +89,31 @@ def operator(crd: Cluster, metrics_port: int) -> Iterator[KopfRunner]:
                 os.environ[key] = value
 
 
-@pytest.fixture
-def dw_server(tmp_path: Path) -> Iterator[EmulatedServer]:
-    """A Gen A server with two namespaces and a local payload root."""
+def _gen_a_server(tmp_path: Path, profile: Profile) -> EmulatedServer:
     root = tmp_path / "payloads"
     root.mkdir()
-    server = EmulatedServer(
+    return EmulatedServer(
         generation="A",
         tokens=Tokens(admin=ADMIN_TOKEN, operator="op-token", worker="wk-token"),
         namespaces=["orders", "billing"],
-        discovery=True,
+        profile=profile,
         local_root=root,
     )
-    with server:
+
+
+@pytest.fixture
+def dw_server(tmp_path: Path) -> Iterator[EmulatedServer]:
+    """A Gen A server as captured from the real one (no discovery block, payloads inline, no references),
+    with two namespaces and a local payload root."""
+    with _gen_a_server(tmp_path, "captured") as server:
+        yield server
+
+
+@pytest.fixture
+def dw_server_with_references(tmp_path: Path) -> Iterator[EmulatedServer]:
+    """A later Gen A server that advertises and presents payload references, for orphan deletion and
+    referenced integrity (the captured server makes both refuse)."""
+    with _gen_a_server(tmp_path, "references") as server:
         yield server
 
 
