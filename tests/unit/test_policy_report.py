@@ -90,3 +90,14 @@ def test_ready_carries_the_first_problem() -> None:
     conditions = [*merge_conditions([], [ok_condition("True")], generation=1, now="t"), storage]
     ready = ready_summary(conditions, [ConditionType.POLICY_SYNCED, ConditionType.STORAGE_REACHABLE])
     assert (ready.status.value, ready.reason) == ("False", "StorageDriverUnavailable")
+
+
+def test_spec_notes_ride_on_policy_synced_and_are_announced_once_per_spec_change() -> None:
+    note = "spec.prefix 'team/a' is ignored by the local driver"
+    first = build_report([ok("orders", wrote=True)], [], spec_changed=True, observe=False, now=NOW, notes=[note])
+    [synced] = [c for c in first.conditions if c.type == ConditionType.POLICY_SYNCED]
+    assert synced.status == "True"
+    assert synced.message.endswith(f"; note: {note}")
+    assert [(e.type, e.reason, e.message) for e in first.events] == [("Warning", "SpecNotHonoured", note)]
+    resync = build_report([ok("orders")], first.namespaces, spec_changed=False, observe=False, now=NOW, notes=[note])
+    assert resync.events == []
