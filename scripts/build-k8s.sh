@@ -13,6 +13,17 @@ have_all() { for b in "${BINARIES[@]}"; do [ -x "$BIN/$b" ] || return 1; done; }
 if have_all && command -v etcd >/dev/null; then
   echo "$BIN"; exit 0
 fi
+# The build runs in a session of its own and the caller waits for it: a caller that is killed (pytest under
+# `timeout`, Ctrl-C) must not take a 10-minute compile down halfway, or every next caller starts it again.
+if [ -z "${BUILD_K8S_DETACHED:-}" ]; then
+  mkdir -p "$CACHE"
+  echo "[build-k8s] building (or waiting for the running build); log: $CACHE/build.log" >&2
+  BUILD_K8S_DETACHED=1 setsid bash "$0" >>"$CACHE/build.log" 2>&1 </dev/null &
+  if wait $! && have_all; then echo "$BIN"; exit 0; fi
+  echo "[build-k8s] the build failed; end of $CACHE/build.log:" >&2
+  tail -40 "$CACHE/build.log" >&2
+  exit 1
+fi
 # One build at a time per machine, whoever starts it (bootstrap, a test fixture, a second clone): a second
 # caller waits here and then finds the binaries, instead of unpacking the source under a running build.
 exec 8>"$(dirname "$CACHE")/build-k8s.lock"
