@@ -5,6 +5,7 @@ large payload during a history walk and hide the references we need (contract §
 Error messages are built from status codes and the server's `reason`, never from request headers,
 so the bearer token cannot leak into conditions, Events or logs; a server (or a proxy's error page)
 that echoes the token back has it redacted from errors, and a successful answer carrying it is refused.
+Every answer is read with a size cap and a total deadline (`bounded.py`): the URL is the user's choice.
 """
 
 from __future__ import annotations
@@ -17,12 +18,17 @@ from urllib.parse import quote
 
 import httpx
 
+from payload_operator.adapters.bounded import BoundedResponse, ResponseDeadline, ResponseTooLarge, bounded_request
 from payload_operator.api.spec import ServerSpec
 
 CONTROL_PLANE_VERSION = "2"
 MAX_ERROR_TEXT = 300
 REDACTED = "[redacted]"
 MIN_REDACTED_LENGTH = 8  # shorter tokens would match by coincidence (tests, misconfigurations)
+CONTROL_PLANE_MAX_BYTES = 1 << 20
+"""Largest control-plane answer (namespace, policy, storage test, retention status): real ones are a few KiB."""
+PAGE_MAX_BYTES = 16 << 20
+"""Largest page of workflows or history (a history page may inline payloads up to the threshold)."""
 
 
 class ServerError(Exception):
@@ -123,12 +129,18 @@ def tls_verify(ca_bundle: str | None) -> ssl.SSLContext | bool:
         raise InvalidCaBundle("spec.server.caBundleRef: not a PEM bundle of CA certificates") from None
 
 
+class ResponseTooBig(BadResponse):
+    """An answer beyond the size cap: abandoned unread, so a hostile or broken server cannot exhaust memory."""
+
+    reason = "ResponseTooLarge"
+
+
 def segment(value: str) -> str:
     """One path segment, percent-encoded whole: a name like `..`, `a/b` or `x?y` stays inside its segment."""
     return quote(value, safe="").replace(".", "%2E") if value in (".", "..") else quote(value, safe="")
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _retry_after(response: BoundedResponse) -> float | None:
     value = response.headers.get("Retry-After", "")
     try:
         return max(0.0, float(value))
@@ -136,7 +148,7 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
-def _error_for(response: httpx.Response, body: Any, secret: str = "") -> ServerError:
+def _error_for(response: BoundedResponse, body: Any, secret: str = "") -> ServerError:
     status = response.status_code
     server_reason = body.get("reason") if isinstance(body, dict) else None
     text = body.get("message") if isinstance(body, dict) else None
@@ -176,6 +188,7 @@ class ServerClient:
         verify: ssl.SSLContext | bool = True,
     ) -> None:
         self._secret = token if len(token) >= MIN_REDACTED_LENGTH else ""
+        self._deadline = timeout
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             timeout=timeout,
@@ -214,12 +227,27 @@ class ServerClient:
         json_body: Any = None,
         params: Mapping[str, Any] | None = None,
         accept_statuses: tuple[int, ...] = (200, 201, 207),
+        max_bytes: int = CONTROL_PLANE_MAX_BYTES,
     ) -> tuple[int, dict[str, Any]]:
-        """Send one call and return (status, parsed JSON); raise a typed ServerError otherwise."""
+        """Send one call and return (status, parsed JSON); raise a typed ServerError otherwise.
+
+        The answer is at most `max_bytes` and complete within the request timeout, or the call fails.
+        """
         headers = {"X-Namespace": namespace} if namespace else {}
         try:
-            response = await self._client.request(method, path, json=json_body, params=params, headers=headers)
-        except httpx.TimeoutException as exc:
+            response = await bounded_request(
+                self._client,
+                method,
+                path,
+                limit=max_bytes,
+                deadline=self._deadline,
+                json=json_body,
+                params=params,
+                headers=headers,
+            )
+        except ResponseTooLarge as exc:
+            raise ResponseTooBig(f"{method} {path}: {exc}") from exc
+        except (httpx.TimeoutException, ResponseDeadline) as exc:
             raise ServerUnreachable(f"{method} {path}: timed out") from exc
         except httpx.TransportError as exc:
             raise ServerUnreachable(f"{method} {path}: {type(exc).__name__}") from exc
@@ -234,7 +262,7 @@ class ServerClient:
         return response.status_code, body
 
     @staticmethod
-    def _parse(method: str, path: str, response: httpx.Response) -> Any:
+    def _parse(method: str, path: str, response: BoundedResponse) -> Any:
         content_type = response.headers.get("Content-Type", "")
         if "json" not in content_type:
             if response.status_code >= 400:
@@ -298,7 +326,7 @@ class ServerClient:
             params: dict[str, Any] = {"page_size": page_size}
             if token:
                 params["next_page_token"] = token
-            page = (await self.request("GET", path, namespace=namespace, params=params))[1]
+            page = (await self.request("GET", path, namespace=namespace, params=params, max_bytes=PAGE_MAX_BYTES))[1]
             yield page
             token = page.get("next_page_token")
             if not token:
@@ -313,7 +341,11 @@ class ServerClient:
 
     async def runs(self, namespace: str, workflow_id: str) -> list[dict[str, Any]]:
         """The continue-as-new chain of a workflow."""
-        body = (await self.request("GET", f"/api/workflows/{segment(workflow_id)}/runs", namespace=namespace))[1]
+        body = (
+            await self.request(
+                "GET", f"/api/workflows/{segment(workflow_id)}/runs", namespace=namespace, max_bytes=PAGE_MAX_BYTES
+            )
+        )[1]
         return [r for r in body.get("runs") or [] if isinstance(r, dict)]
 
     async def history_pages(
