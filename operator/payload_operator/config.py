@@ -6,10 +6,14 @@ intervals instead of test-only switches.
 
 from __future__ import annotations
 
+import json
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from payload_operator.planning.tenancy import TenantPolicy
+
+PINNED_SECRETS_ENV = "PAYLOAD_OPERATOR_PINNED_SECRETS"
 
 
 class OperatorConfig(BaseSettings):
@@ -40,10 +44,13 @@ class OperatorConfig(BaseSettings):
     tenant_policy: TenantPolicy = TenantPolicy()
     """What tenants' resources may use (JSON in PAYLOAD_OPERATOR_TENANT_POLICY; Helm value tenantPolicy);
     see docs/security.md. The defaults allow the providers' public endpoints and nothing else."""
+    pinned_secrets: frozenset[str] = frozenset()
+    """Secrets ("namespace/name") the operator may read without their consent label (JSON list in
+    PAYLOAD_OPERATOR_PINNED_SECRETS; Helm value secrets.pinned); see docs/security.md."""
 
     def tenant_environment(self) -> dict[str, str]:
         """The variables that hand this tenant policy to a Job the operator starts, so it judges alike."""
         return {
             "PAYLOAD_OPERATOR_NAMESPACE": self.namespace,
             "PAYLOAD_OPERATOR_TENANT_POLICY": self.tenant_policy.model_dump_json(by_alias=True),
-        }
+        } | ({PINNED_SECRETS_ENV: json.dumps(sorted(self.pinned_secrets))} if self.pinned_secrets else {})

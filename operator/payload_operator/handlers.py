@@ -59,7 +59,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf
     connection = kopf.login_with_service_account(settings=settings) or kopf.login_with_kubeconfig(settings=settings)
     if connection is None:
         raise kopf.PermanentError("no Kubernetes credentials: neither a service account nor a kubeconfig")
-    memo.kube = KubeClient.from_connection(connection)
+    memo.kube = KubeClient.from_connection(connection, pinned_secrets=CONFIG.pinned_secrets)
     memo.runs = RunnerState()  # scheduled runs (retention, integrity): shared by every resource
     memo.admission = admission_for(CONFIG)  # the admin's tenant policy, applied before anything is called
     logging.getLogger("kopf.objects").addFilter(_QuietTimer())
@@ -118,6 +118,7 @@ async def _sweep_pass(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, resou
         memo.kube, resource, body.get("status"), spec_changed=False, sweep=True, admission=memo.admission
     )
     if swept is not None:
+        swept.change.generation = int(body.get("metadata", {}).get("generation") or 0)  # what it was computed for
         add(patch, swept.change)
 
 

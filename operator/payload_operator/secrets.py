@@ -10,9 +10,11 @@ REDACTED = "***"
 class SecretValues(Mapping[str, str]):
     """The decoded data of a Kubernetes Secret (or an environment), printable without revealing values."""
 
-    def __init__(self, source: str, values: Mapping[str, str]) -> None:
+    def __init__(self, source: str, values: Mapping[str, str], *, not_text: frozenset[str] = frozenset()) -> None:
         self.source = source
         self._values = dict(values)
+        self.not_text = not_text
+        """Keys present in the Secret whose values are not UTF-8 text (left out of the mapping)."""
 
     def __getitem__(self, key: str) -> str:
         return self._values[key]

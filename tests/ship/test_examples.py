@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from payload_operator.adapters.kube import CONSENT_LABEL
 from payload_operator.manifest import resource_from_body
 from tests.ship.chart import CHART, CRD_NAME, REPO, render
 from tests.ship.kube import apply, delete_crds, kustomize, wait_established
@@ -74,6 +75,13 @@ def test_example_parses_and_ships_the_secrets_it_references(directory: Path) -> 
             assert reference.name in secrets, f"{directory.name}: credentials Secret {reference.name}"
             keys = REQUIRED_KEYS[spec.driver.value] | ({reference.key} if spec.gcs is not None else set())
             assert keys <= set(secrets[reference.name]), f"{directory.name}: keys of {reference.name}"
+    for doc in docs:
+        if doc["kind"] == "Secret":  # the operator reads only Secrets that opted in
+            assert _consents(doc), f"{directory.name}: Secret {doc['metadata']['name']} lacks {CONSENT_LABEL}"
+
+
+def _consents(secret: dict[str, Any]) -> bool:
+    return (secret["metadata"].get("labels") or {}).get(CONSENT_LABEL) == "true"
 
 
 def test_cirrus_layout_expires_only_the_tmp_prefix() -> None:
@@ -136,6 +144,7 @@ def test_kustomize_overlay_renames_secrets_and_references_together(
     assert storage["spec"]["server"]["tokenSecretRef"]["name"] == "prod-dw-admin"
     assert storage["spec"]["s3"]["credentialsSecretRef"]["name"] == "prod-dw-payloads-s3"
     assert {"prod-dw-admin", "prod-dw-payloads-s3"} <= secrets
+    assert all(_consents(d) for d in docs if d["kind"] == "Secret"), "generated Secrets opt in"
     assert storage["spec"]["s3"]["bucket"] == "dw-payloads-prod"
     resource_from_body(storage)
     out = apply(ship_cluster, _relocate(docs, namespaces("overlay")))

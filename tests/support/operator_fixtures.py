@@ -18,6 +18,7 @@ import pytest
 import yaml
 from kopf.testing import KopfRunner
 
+from payload_operator.adapters.kube import CONSENT_LABEL
 from tests.dw_emulator import EmulatedServer, Profile, Tokens
 from tests.support.cluster import Cluster
 from tests.support.procs import free_ports
@@ -117,12 +118,13 @@ def dw_server_with_references(tmp_path: Path) -> Iterator[EmulatedServer]:
         yield server
 
 
-def secret_manifest(namespace: str, name: str, data: dict[str, str]) -> dict[str, Any]:
-    """A Secret with base64 data."""
+def secret_manifest(namespace: str, name: str, data: dict[str, str], *, consent: bool = True) -> dict[str, Any]:
+    """A Secret with base64 data, labelled so the operator may read it (docs/security.md) unless `consent=False`."""
+    labels = {CONSENT_LABEL: "true"} if consent else {}
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": name, "namespace": namespace},
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
         "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
     }
 

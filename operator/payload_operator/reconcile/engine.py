@@ -159,7 +159,7 @@ async def reconcile_policy(
         try:
             await published.publish(kube, resource, body)
         except KubeError as exc:
-            report.conditions.append(false(ConditionType.POLICY_SYNCED, "PublishFailed", str(exc)))
+            report.conditions.append(false(ConditionType.POLICY_SYNCED, published.failure_reason(exc), str(exc)))
             report.healthy = False
     state.last_generation = generation
     lifecycle = await reconcile_lifecycle(

@@ -1,6 +1,7 @@
 """The objects the operator publishes for each resource: server env Secret and worker policy ConfigMap.
 
-Both are owned by the resource (garbage-collected with it) and rewritten only when they differ.
+Both are owned by the resource (garbage-collected with it) and rewritten only when they differ; a
+same-named object someone else owns is never touched (ObjectNotOwned).
 """
 
 from __future__ import annotations
@@ -8,12 +9,24 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from payload_operator.adapters.kube import KubeClient
+from payload_operator.adapters.kube import (
+    KubeClient,
+    KubeError,
+    ObjectNotOwned,
+    SecretNotConsented,
+    SecretValueNotText,
+)
 from payload_operator.api.spec import API_GROUP, API_VERSION, KIND, Driver
 from payload_operator.manifest import Resource
 from payload_operator.planning.policy import server_env, worker_policy_document
 
 POLICY_KEY = "policy.json"
+_OWN_REASONS = (ObjectNotOwned, SecretNotConsented, SecretValueNotText)
+
+
+def failure_reason(error: KubeError) -> str:
+    """The condition reason of a failed publish: the user-fixable causes keep their own word."""
+    return error.reason if isinstance(error, _OWN_REASONS) else "PublishFailed"
 
 
 def owner_reference(body: dict[str, Any]) -> dict[str, Any]:

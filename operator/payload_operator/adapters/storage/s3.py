@@ -42,6 +42,8 @@ from payload_operator.adapters.storage.sigv4 import PROBE_KEY, CredentialSource,
 
 PROVIDER = "S3"
 FIRST_PAGE = 100
+ERROR_BODY_BYTES = 4096
+"""Enough for the <Code> of an S3 error; a hostile endpoint's huge error page is left unread."""
 PRESIGNED_SECONDS = 60  # only the probe URL the read endpoint is taken from; it is never sent
 # One CopyObject call copies up to 5 GiB; the managed copy switches to multipart copy only above that.
 SINGLE_COPY_LIMIT = 5 * 1024**3
@@ -121,7 +123,8 @@ class S3Store:
             raise errors.unreachable(PROVIDER, "read", self.client.meta.endpoint_url, exc) from None
         try:
             if response.status != 200:
-                raise errors.from_response(PROVIDER, "read", response.status, _error_code(response.data), key)
+                error_body = response.read(ERROR_BODY_BYTES)  # an error page is never read whole
+                raise errors.from_response(PROVIDER, "read", response.status, _error_code(error_body), key)
             yield from response.stream(chunk_size)
         except urllib3.exceptions.HTTPError as exc:
             raise StorageError(f"{PROVIDER} read of {key} broke off ({type(exc).__name__})") from None
@@ -173,7 +176,7 @@ class S3Store:
 
 def _error_code(body: bytes) -> str | None:
     """The <Code> of an S3 XML error body."""
-    match = re.search(rb"<Code>([^<]{1,64})</Code>", body[:4096])
+    match = re.search(rb"<Code>([^<]{1,64})</Code>", body[:ERROR_BODY_BYTES])
     return match.group(1).decode(errors="replace") if match else None
 
 
