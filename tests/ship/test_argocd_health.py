@@ -14,8 +14,8 @@ def resource(generation: int = 2, status: dict[str, Any] | None = None) -> dict[
         "metadata": {"name": "payloads", "namespace": "workflows", "generation": generation},
         "spec": {"driver": "local"},
     }
-    if status is not None:
-        body["status"] = status
+    if status is not None:  # the operator writes observedGeneration with its conditions; tests may say otherwise
+        body["status"] = ({"observedGeneration": generation} if "conditions" in status else {}) | status
     return body
 
 
@@ -71,3 +71,12 @@ def test_status_observed_generation_is_the_fallback() -> None:
     assert health(resource(status=current))[0] == "Healthy"
     stale = {"observedGeneration": 1, "conditions": [ready("True", observed=None)]}
     assert health(resource(status=stale))[0] == "Progressing"
+
+
+def test_ready_alone_is_not_enough_the_status_must_have_observed_the_generation() -> None:
+    """Ready may be current while the reconcile of the newest spec has not finished (observedGeneration lags)."""
+    status = {"observedGeneration": 1, "conditions": [synced(), ready("True")]}
+    state, message = health(resource(generation=2, status=status))
+    assert state == "Progressing"
+    assert "generation 2" in message
+    assert health(resource(generation=2, status=status | {"observedGeneration": 2}))[0] == "Healthy"

@@ -1,7 +1,9 @@
 """Kubernetes-shaped conditions: merging, transition times, and the Ready summary.
 
 `lastTransitionTime` moves only when `status` flips, and an unchanged condition produces an
-identical dict, so a level-based resync that finds nothing new writes nothing.
+identical dict, so a level-based resync that finds nothing new writes nothing. Each condition carries
+the generation it was computed for, and Ready the oldest generation of the conditions it summarises,
+so Ready=True never names a spec that was not reconciled.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ class ConditionUpdate:
     status: ConditionStatus
     reason: str
     message: str = ""
+    generation: int | None = None
+    """The spec generation this was computed for; None: the generation of the change carrying it."""
 
     @property
     def is_true(self) -> bool:
@@ -52,7 +56,10 @@ def merge_conditions(
     generation: int,
     now: str,
 ) -> list[dict[str, Any]]:
-    """The condition list with `updates` applied; other types are kept as they were."""
+    """The condition list with `updates` applied; other types are kept as they were.
+
+    `generation` stamps updates that do not carry their own.
+    """
     by_type = {c.get("type"): dict(c) for c in existing if isinstance(c, dict)}
     for update in updates:
         previous = by_type.get(update.type)
@@ -61,7 +68,7 @@ def merge_conditions(
             "type": update.type,
             "status": update.status.value,
             "reason": update.reason,
-            "observedGeneration": generation,
+            "observedGeneration": generation if update.generation is None else update.generation,
             "lastTransitionTime": now if flipped else previous.get("lastTransitionTime", now),  # type: ignore[union-attr]
         }
         if update.message:  # an empty message is left out rather than stored as ""
@@ -71,19 +78,30 @@ def merge_conditions(
     return sorted(by_type.values(), key=lambda c: (order.index(c["type"]) if c["type"] in order else 99, c["type"]))
 
 
+def _generation_of(condition: dict[str, Any]) -> int:
+    value = condition.get("observedGeneration")
+    return value if isinstance(value, int) else 0
+
+
 def ready_summary(conditions: Sequence[dict[str, Any]], considered: Iterable[ConditionType]) -> ConditionUpdate:
-    """Ready is True only when every considered condition is True; else it carries the first problem."""
+    """Ready is True only when every considered condition is True; else it carries the first problem.
+
+    Its generation is the oldest of the considered conditions: Ready is only as current as its inputs.
+    """
     by_type = {c.get("type"): c for c in conditions}
-    for kind in considered:
-        condition = by_type.get(kind.value)
+    inputs = [(kind, by_type.get(kind.value)) for kind in considered]
+    for kind, condition in inputs:
         if condition is None:
             return unknown(ConditionType.READY, "Reconciling", f"{kind.value} not evaluated yet")
-        if condition.get("status") != ConditionStatus.TRUE.value:
+    oldest = min((_generation_of(c) for _, c in inputs if c is not None), default=None)
+    for kind, condition in inputs:
+        if condition is not None and condition.get("status") != ConditionStatus.TRUE.value:
             status = ConditionStatus.FALSE if condition.get("status") == "False" else ConditionStatus.UNKNOWN
             return ConditionUpdate(
                 ConditionType.READY.value,
                 status,
                 str(condition.get("reason")),
                 f"{kind.value}: {condition.get('message', '')}",
+                oldest,
             )
-    return true(ConditionType.READY, "Ready", "all conditions hold")
+    return ConditionUpdate(ConditionType.READY.value, ConditionStatus.TRUE, "Ready", "all conditions hold", oldest)

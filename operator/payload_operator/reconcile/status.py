@@ -38,17 +38,26 @@ def ready_inputs(spec: Any) -> list[ConditionType]:
 
 @dataclass
 class StatusChange:
-    """Fields and conditions to set on status; None values remove a field."""
+    """Fields and conditions to set on status; None values remove a field.
+
+    `generation` is the spec generation the change was computed for (default: `observed_generation`).
+    Kopf applies the change to the freshest body, whose generation may be newer: stamping that one
+    would claim a spec nobody reconciled.
+    """
 
     conditions: list[ConditionUpdate] = field(default_factory=list)
     fields: dict[str, Any] = field(default_factory=dict)
     observed_generation: int | None = None
-    ready_override: ConditionUpdate | None = None
+    generation: int | None = None
 
     def apply(self, body: dict[str, Any]) -> None:
         """Mutate `body` in place (called by Kopf, possibly more than once)."""
         status = body.setdefault("status", {})
-        generation = int(body.get("metadata", {}).get("generation") or 0)
+        generation = next(
+            g
+            for g in (self.generation, self.observed_generation, int(body.get("metadata", {}).get("generation") or 0))
+            if g is not None
+        )
         now = utcnow()
         for key, value in self.fields.items():
             if value is None:
@@ -58,7 +67,7 @@ class StatusChange:
         if self.observed_generation is not None:
             status["observedGeneration"] = self.observed_generation
         merged = merge_conditions(status.get("conditions") or [], self.conditions, generation=generation, now=now)
-        ready = self.ready_override or ready_summary(merged, ready_inputs(body.get("spec")))
+        ready = ready_summary(merged, ready_inputs(body.get("spec")))
         status["conditions"] = merge_conditions(merged, [ready], generation=generation, now=now)
         meta = body.get("metadata", {})
         metrics.record_ready(meta.get("namespace", ""), meta.get("name", ""), ready.is_true)

@@ -116,7 +116,8 @@ async def tick_runs(
         if condition is not None:
             conditions.append(condition)
             metrics.record_condition(resource, condition)
-    change = StatusChange(conditions=conditions, fields=fields) if fields or conditions else None
+    generation = int(body.get("metadata", {}).get("generation") or 0)
+    change = StatusChange(conditions=conditions, fields=fields, generation=generation) if fields or conditions else None
     return TickResult(change, tick.events)
 
 
