@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
 
 from payload_operator.manifest import resource_from_body
 from payload_operator.reconcile.published import owner_reference
@@ -69,25 +73,80 @@ def test_a_run_id_names_its_schedule_occurrence() -> None:
 
 def test_a_result_configmap_carries_the_envelope_and_is_owned_by_the_job() -> None:
     res = resource()
-    job = {"metadata": {"name": "payloads-retention-20260302-000000-0", "uid": "job-uid"}}
+    job = "payloads-retention-20260302-000000-0"
     outcome = succeeded(Shard(0, 1), {"deleted": 3})
     configmap = jobs.result_configmap(
         res,
         "retention",
         "20260302-000000",
         Shard(0, 1),
-        owner=jobs.job_owner_reference(job),
+        owner=jobs.job_owner_reference(job, "job-uid"),
         envelope=outcome.envelope(1),
     )
     assert configmap["metadata"]["name"] == "payloads-retention-20260302-000000-0-result"
     assert configmap["metadata"]["ownerReferences"][0]["uid"] == "job-uid"
-    assert parse_envelope(0, configmap["data"][jobs.RESULT_KEY]) == outcome
+    assert parse_envelope(0, 1, configmap["data"][jobs.RESULT_KEY]) == outcome
 
 
 def test_unreadable_envelopes_are_failed_shards() -> None:
-    assert parse_envelope(1, "{not json").error == "result is not JSON"
-    assert parse_envelope(1, "[1]").error == "result is not a JSON object"
-    assert parse_envelope(1, json.dumps({"ok": False, "error": "boom"})).error == "boom"
+    assert parse_envelope(1, 2, "{not json").error == "result is not JSON"
+    assert parse_envelope(1, 2, "[1]").error == "result is not a JSON object"
+    assert parse_envelope(1, 2, json.dumps({"shard": "1/2", "ok": False, "error": "boom"})).error == "boom"
+
+
+@pytest.mark.parametrize(
+    ("envelope", "problem"),
+    [
+        ({"shard": "0/2", "ok": True, "result": {"deleted": 0}}, "result is for shard 0/2, not 1/2"),
+        ({"shard": "1/2", "ok": True}, "ok: true comes with a result"),
+        ({"shard": "1/2", "ok": "yes", "result": {}}, "ok: Input should be a valid boolean"),
+        ({"shard": "1/2", "ok": True, "result": {}, "verdict": "all ok"}, "verdict: Extra inputs are not permitted"),
+        ({"shard": "1/2", "ok": True, "result": []}, "result: Input should be a valid dictionary"),
+        ({"shard": "../1", "ok": True, "result": {}}, "shard: String should match pattern"),
+        ({"shard": "1/2", "ok": False, "error": "x" * 1000}, "error: String should have at most 300 characters"),
+    ],
+)
+def test_an_envelope_off_its_typed_schema_is_a_failed_shard(envelope: dict[str, object], problem: str) -> None:
+    outcome = parse_envelope(1, 2, json.dumps(envelope))
+    assert outcome.result is None
+    assert problem in outcome.error
+
+
+def _job(shard: int, uid: str) -> dict[str, Any]:
+    labels = {jobs.SHARD: str(shard), jobs.RUN_ID: "r"}
+    return {"metadata": {"name": f"payloads-retention-r-{shard}", "uid": uid, "labels": labels}}
+
+
+def _result(shard: int, *, name: str | None = None, owner_uid: str | None = None) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "name": name or f"payloads-retention-r-{shard}-result",
+        "namespace": "team-a",
+        "uid": f"cm-{shard}-{name}-{owner_uid}",
+        "labels": {jobs.SHARD: str(shard), jobs.RUN_ID: "r"},
+    }
+    if owner_uid is not None:
+        meta["ownerReferences"] = [{"apiVersion": "batch/v1", "kind": "Job", "name": "x", "uid": owner_uid}]
+    return {"metadata": meta, "data": {jobs.RESULT_KEY: envelope(shard)}}
+
+
+def test_only_results_owned_by_the_runs_own_job_count(caplog: pytest.LogCaptureFixture) -> None:
+    run_jobs = [_job(0, "uid-0"), _job(1, "uid-1")]
+    genuine = _result(0, owner_uid="uid-0")
+    forged = [
+        _result(1),  # right name and labels, no owner: any ConfigMap writer
+        _result(1, owner_uid="uid-0"),  # another shard's Job
+        _result(1, owner_uid=UID),  # the resource, as a result run by hand
+        _result(1, name="sneaky", owner_uid="uid-1"),  # the right owner, another name
+        _result(7, owner_uid="uid-1"),  # a shard the run does not have
+    ]
+    with caplog.at_level(logging.WARNING):
+        accepted = collect.authentic_results(run_jobs, [genuine, *forged])
+    assert accepted == [genuine]
+    assert caplog.text.count("ignoring ConfigMap team-a/") == len(forged)
+    with caplog.at_level(logging.WARNING):
+        caplog.clear()
+        collect.authentic_results(run_jobs, forged)
+    assert "ignoring" not in caplog.text, "each forged ConfigMap is warned about once, not on every tick"
 
 
 def test_every_shard_merged_gives_the_kinds_own_verdict() -> None:
@@ -206,3 +265,31 @@ def test_a_damaged_status_block_starts_afresh() -> None:
     assert ActiveRun.from_status({"id": "r", "startTime": "yesterday"}) is None
     roundtrip = ActiveRun.from_status(run().to_status())
     assert roundtrip == run()
+
+
+@pytest.mark.parametrize(
+    ("resources", "expected"),
+    [
+        ({}, jobs.DEFAULT_RESOURCES),
+        ({"requests": {"memory": "2Gi"}}, {"requests": {"memory": "2Gi"}, "limits": {"memory": "2Gi"}}),
+        ({"requests": {"cpu": "1"}}, {"requests": {"cpu": "1"}, "limits": {"memory": "1Gi"}}),
+        ({"limits": {"cpu": "2"}}, {"limits": {"cpu": "2", "memory": "1Gi"}}),
+    ],
+)
+def test_job_pods_run_as_a_fixed_non_root_uid_with_bounded_memory_and_tmp(
+    resources: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    job = jobs.job_manifest(
+        resource(runner={"resources": resources}), {}, "integrity", "r", Shard(), image="i", service_account="s"
+    )
+    pod = job["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == pod["securityContext"]["runAsGroup"] == 65532
+    (container,) = pod["containers"]
+    assert container["resources"] == expected
+    assert {"name": "tmp", "emptyDir": {"sizeLimit": "2Gi"}} in pod["volumes"]
+    downward = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in container["env"] if "valueFrom" in e}
+    assert downward == {
+        jobs.JOB_UID_ENV: "metadata.labels['batch.kubernetes.io/controller-uid']",
+        jobs.LEGACY_JOB_UID_ENV: "metadata.labels['controller-uid']",
+    }

@@ -3,6 +3,11 @@
 A shard's Job writes its result envelope into a ConfigMap before it exits, so Jobs are read before
 ConfigMaps: a Job seen finished has its result visible in the listing that follows. A run is over
 when every shard reported, or its Job failed or vanished, or the run's deadline passed.
+
+Labels only find candidates: anyone who may write ConfigMaps in the namespace could write one with the
+run's labels. A result counts only when its ConfigMap has the shard Job's name-derived name and is
+owned by that Job's UID (known only to those who may read the run's Jobs and pods, which the runner
+account may not); anything else is ignored with a warning, and so is an envelope off its typed schema.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from payload_operator.adapters.kube import KubeClient, KubeConflict, KubeError
+from payload_operator.adapters.kube import KubeClient, KubeConflict, KubeError, owned_by
 from payload_operator.manifest import Resource
 from payload_operator.runs import jobs
 from payload_operator.runs.base import Shard
@@ -77,12 +82,50 @@ async def observe(kube: KubeClient, namespace: str, resource_uid: str, kind: str
     found = await kube.list("batch/v1", "jobs", namespace, selector)
     configmaps = await kube.list("v1", "configmaps", namespace, selector)
     results: dict[int, str] = {}
-    for configmap in configmaps:
-        shard = str((configmap.get("metadata", {}).get("labels") or {}).get(jobs.SHARD, ""))
-        text = (configmap.get("data") or {}).get(jobs.RESULT_KEY)
-        if shard.isdigit() and isinstance(text, str):
-            results[int(shard)] = text
+    for configmap in authentic_results(found, configmaps):
+        shard = str(configmap["metadata"]["labels"][jobs.SHARD])
+        results[int(shard)] = configmap["data"][jobs.RESULT_KEY]
     return Observation({str(j.get("metadata", {}).get("name")): j for j in found}, results)
+
+
+def authentic_results(run_jobs: list[dict[str, Any]], configmaps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The result ConfigMaps written for the run's own Jobs; every other candidate is warned about once."""
+    by_shard = {
+        str((job.get("metadata", {}).get("labels") or {}).get(jobs.SHARD)): job.get("metadata", {}) for job in run_jobs
+    }
+    accepted = []
+    for configmap in configmaps:
+        meta = configmap.get("metadata", {})
+        shard = str((meta.get("labels") or {}).get(jobs.SHARD, ""))
+        job = by_shard.get(shard)
+        text = (configmap.get("data") or {}).get(jobs.RESULT_KEY)
+        if job is None or not shard.isdigit() or not isinstance(text, str):
+            problem = "no Job of this run has its shard" if job is None else "no result in it"
+        elif meta.get("name") != jobs.result_name(str(job.get("name"))):
+            problem = f"its name is not {jobs.result_name(str(job.get('name')))}"
+        elif not owned_by(configmap, str(job.get("uid"))):
+            problem = f"it is not owned by Job {job.get('name')} (uid {job.get('uid')})"
+        else:
+            accepted.append(configmap)
+            continue
+        _warn_once(meta, problem)
+    return accepted
+
+
+_warned: set[str] = set()
+MAX_WARNED = 4096
+
+
+def _warn_once(meta: Mapping[str, Any], problem: str) -> None:
+    uid = str(meta.get("uid"))
+    if uid in _warned:
+        return
+    if len(_warned) >= MAX_WARNED:
+        _warned.clear()
+    _warned.add(uid)
+    log.warning(
+        "ignoring ConfigMap %s/%s labelled as a run result: %s", meta.get("namespace"), meta.get("name"), problem
+    )
 
 
 def job_state(job: Mapping[str, Any]) -> tuple[str, str]:
@@ -95,7 +138,7 @@ def job_state(job: Mapping[str, Any]) -> tuple[str, str]:
 
 def assess(run: ActiveRun, observed: Observation, now: datetime) -> dict[int, ShardOutcome] | None:
     """Every shard's outcome once the run is over, else None (still running)."""
-    outcomes = {i: parse_envelope(i, text) for i, text in observed.results.items() if 0 <= i < run.shards}
+    outcomes = {i: parse_envelope(i, run.shards, text) for i, text in observed.results.items() if 0 <= i < run.shards}
     for index, name in enumerate(run.jobs):
         if index in outcomes:
             continue
@@ -128,12 +171,14 @@ async def tidy(
     Best effort: a failure here is logged and the next run's tidy-up tries again.
     """
     try:
-        for configmap in await kube.list("v1", "configmaps", namespace, jobs.selector(resource_uid, kind, run.id)):
-            await _delete_quietly(kube, "v1", "configmaps", namespace, configmap["metadata"]["name"])
         every = await kube.list("batch/v1", "jobs", namespace, jobs.selector(resource_uid, kind))
+        own = [job for job in every if job["metadata"].get("labels", {}).get(jobs.RUN_ID) == run.id]
+        candidates = await kube.list("v1", "configmaps", namespace, jobs.selector(resource_uid, kind, run.id))
+        for configmap in authentic_results(own, candidates):  # never delete what someone else wrote
+            await _delete_quietly(kube, "v1", "configmaps", namespace, configmap["metadata"]["name"])
         if stop_unfinished:
-            for job in every:
-                if job["metadata"].get("labels", {}).get(jobs.RUN_ID) == run.id and not job_state(job)[0]:
+            for job in own:
+                if not job_state(job)[0]:
                     await _delete_quietly(kube, "batch/v1", "jobs", namespace, job["metadata"]["name"])
         for job in expired_jobs(every, history_limit):
             await _delete_quietly(kube, "batch/v1", "jobs", namespace, job["metadata"]["name"])

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from payload_operator.adapters.kube import KubeClient, KubeError, KubeNotFound
+from payload_operator.adapters.kube import KubeClient, KubeError
 from payload_operator.adapters.tenancy import TenantPolicyDenied, admission_for
 from payload_operator.api.spec import API_GROUP, API_VERSION, PLURAL
 from payload_operator.config import OperatorConfig
@@ -70,7 +70,7 @@ def connect() -> KubeClient:
     connection = kopf.login_with_service_account(settings=settings) or kopf.login_with_kubeconfig(settings=settings)
     if connection is None:
         raise KubeError("no Kubernetes credentials: neither a service account nor a kubeconfig")
-    return KubeClient.from_connection(connection)
+    return KubeClient.from_connection(connection, pinned_secrets=OperatorConfig().pinned_secrets)
 
 
 async def fetch_resource(kube: KubeClient, reference: str) -> tuple[Resource, dict[str, Any]]:
@@ -125,14 +125,14 @@ async def write_result(
     shard: Shard,
     outcome: ShardOutcome,
 ) -> None:
-    """Hand the shard's envelope to the operator, owned by the shard's Job (by the resource without one)."""
+    """Hand the shard's envelope to the operator, owned by the shard's Job (by the resource without one).
+
+    The pod knows its Job's UID from the downward API (jobs.JOB_UID_ENV); only a result owned by that
+    UID counts for the operator. Run by hand, the resource owns the result and the operator ignores it.
+    """
     job = jobs.job_name(resource, kind, run_id, shard)
-    try:
-        owner = jobs.job_owner_reference(
-            await kube.call("GET", f"/apis/batch/v1/namespaces/{resource.namespace}/jobs/{job}")
-        )
-    except KubeNotFound:  # run by hand with --report configmap: the resource owns the result
-        owner = owner_reference(body)
+    job_uid = os.environ.get(jobs.JOB_UID_ENV) or os.environ.get(jobs.LEGACY_JOB_UID_ENV)
+    owner = jobs.job_owner_reference(job, job_uid) if job_uid else owner_reference(body)
     configmap = jobs.result_configmap(
         resource, kind, run_id, shard, owner=owner, envelope=outcome.envelope(shard.count)
     )

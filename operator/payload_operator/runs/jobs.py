@@ -3,6 +3,11 @@
 Pure functions, so the manifests are tested without a cluster. Every object carries the resource uid,
 run kind, run id and shard as labels: the operator finds a run's Jobs and results by label query, and
 a run id derived from its schedule occurrence makes creating the same run twice a harmless conflict.
+Labels are only for finding: a result counts only when its ConfigMap is owned by the shard's Job (by
+UID, which the pod learns from the downward API, so the runner account needs no right to read Jobs).
+
+Job pods run as an explicit non-root UID with requests and limits (the resource's, else defaults) and
+a size-limited /tmp, so one resource's run cannot take a node's memory or disk.
 """
 
 from __future__ import annotations
@@ -30,7 +35,17 @@ JOB_COMPONENT = "run"
 MAX_LABEL = 63
 NAME_BUDGET = 30  # name + "-" + kind (9) + "-" + run id (15) + "-" + shard (2) stays within 63
 TMP_VOLUME = "tmp"
+TMP_SIZE_LIMIT = "2Gi"
+"""The orphan audit spills key lists to /tmp: bounded, so a huge bucket evicts the pod instead of filling a node."""
 PAYLOAD_VOLUME = "payloads"
+RUNNER_UID = 65532
+"""The image's non-root user (Dockerfile), stated explicitly so no image default decides."""
+DEFAULT_RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}}
+"""Applied per section when `spec.runner.resources` leaves it out."""
+JOB_UID_ENV = "PAYLOAD_OPERATOR_JOB_UID"
+LEGACY_JOB_UID_ENV = "PAYLOAD_OPERATOR_JOB_UID_LEGACY"
+_JOB_UID_LABELS = {JOB_UID_ENV: "batch.kubernetes.io/controller-uid", LEGACY_JOB_UID_ENV: "controller-uid"}
+"""Labels the Job controller puts on its pods (1.27+, and before): the pod's way to know its Job."""
 
 
 def run_id_for(occurrence: datetime) -> str:
@@ -95,16 +110,23 @@ def run_command(kind: str, resource: Resource, run_id: str, shard: Shard) -> lis
 
 
 def _resources(spec: RunnerResources) -> dict[str, dict[str, str]]:
-    return {
-        section: values.model_dump(exclude_none=True)
-        for section, values in (("requests", spec.requests), ("limits", spec.limits))
-        if values is not None and values.model_dump(exclude_none=True)
-    }
+    """The resource's requests and limits; a pod is never left without a memory limit.
+
+    Limits alone are kept (Kubernetes makes them the requests too); requests alone get a memory limit
+    equal to the memory request (or the default one); neither gets the defaults.
+    """
+    requests = spec.requests.model_dump(exclude_none=True) if spec.requests is not None else {}
+    limits = spec.limits.model_dump(exclude_none=True) if spec.limits is not None else {}
+    if not requests and not limits:
+        return {section: dict(values) for section, values in DEFAULT_RESOURCES.items()}
+    if "memory" not in limits:
+        limits["memory"] = requests.get("memory", DEFAULT_RESOURCES["limits"]["memory"])
+    return {"requests": requests, "limits": limits} if requests else {"limits": limits}
 
 
 def _volumes(resource: Resource) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """A writable /tmp (the audit spills to disk) and, for the local driver, the payload directory."""
-    volumes: list[dict[str, Any]] = [{"name": TMP_VOLUME, "emptyDir": {}}]
+    """A size-limited writable /tmp (the audit spills to disk) and, for the local driver, the payload directory."""
+    volumes: list[dict[str, Any]] = [{"name": TMP_VOLUME, "emptyDir": {"sizeLimit": TMP_SIZE_LIMIT}}]
     mounts: list[dict[str, Any]] = [{"name": TMP_VOLUME, "mountPath": "/tmp"}]
     local = resource.spec.local
     if resource.spec.driver is Driver.LOCAL and local is not None:
@@ -137,6 +159,10 @@ def job_manifest(
             {"name": "TMPDIR", "value": "/tmp"},
             {"name": "PYTHONUNBUFFERED", "value": "1"},
             *({"name": k, "value": v} for k, v in sorted((env or {}).items())),
+            *(
+                {"name": name, "valueFrom": {"fieldRef": {"fieldPath": f"metadata.labels['{label}']"}}}
+                for name, label in _JOB_UID_LABELS.items()
+            ),
         ],
         "volumeMounts": mounts,
         "securityContext": {
@@ -145,9 +171,7 @@ def job_manifest(
             "capabilities": {"drop": ["ALL"]},
         },
     }
-    resources = _resources(runner.resources)
-    if resources:
-        container["resources"] = resources
+    container["resources"] = _resources(runner.resources)
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -165,7 +189,12 @@ def job_manifest(
                 "spec": {
                     "restartPolicy": "Never",
                     "serviceAccountName": service_account,
-                    "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": RUNNER_UID,
+                        "runAsGroup": RUNNER_UID,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
                     "containers": [container],
                     "volumes": volumes,
                 },
@@ -174,10 +203,9 @@ def job_manifest(
     }
 
 
-def job_owner_reference(job: Mapping[str, Any]) -> dict[str, Any]:
-    """An owner reference to a Job, so a shard's result goes away with its Job."""
-    meta = job["metadata"]
-    return {"apiVersion": "batch/v1", "kind": "Job", "name": meta["name"], "uid": meta["uid"]}
+def job_owner_reference(name: str, uid: str) -> dict[str, Any]:
+    """An owner reference to a Job, so a shard's result goes away with its Job (and proves whose it is)."""
+    return {"apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": uid}
 
 
 def result_configmap(

@@ -10,7 +10,9 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
 
 from payload_operator.runs.base import RunKind, Shard
 
@@ -49,17 +51,42 @@ def failed(index: int, error: str) -> ShardOutcome:
     return ShardOutcome(index, error=error[:MAX_ERROR] or "failed")
 
 
-def parse_envelope(index: int, text: str) -> ShardOutcome:
-    """A shard's envelope as read back from its ConfigMap; anything unreadable is a failed shard."""
+class ShardEnvelope(BaseModel):
+    """The typed shape of a shard's envelope (what `ShardOutcome.envelope` writes); nothing else is a result."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    shard: Annotated[str, Field(pattern=r"^[0-9]{1,2}/[0-9]{1,2}$")]
+    ok: bool
+    result: dict[str, JsonValue] | None = None
+    error: Annotated[str, Field(max_length=MAX_ERROR)] | None = None
+
+    @model_validator(mode="after")
+    def _result_or_error(self) -> ShardEnvelope:
+        if self.ok != (self.result is not None) or (not self.ok and self.error is None):
+            raise ValueError("ok: true comes with a result, ok: false with an error")
+        return self
+
+
+def parse_envelope(index: int, count: int, text: str) -> ShardOutcome:
+    """Shard `index` of `count`'s envelope as read back from its ConfigMap; anything else is a failed shard."""
     try:
         body = json.loads(text)
     except ValueError:
         return failed(index, "result is not JSON")
     if not isinstance(body, dict):
         return failed(index, "result is not a JSON object")
-    if body.get("ok") is True and isinstance(body.get("result"), dict):
-        return ShardOutcome(index, result=body["result"])
-    return failed(index, str(body.get("error") or "shard reported failure"))
+    try:
+        envelope = ShardEnvelope.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(part) for part in first["loc"]) or "envelope"
+        return failed(index, f"result does not match the envelope schema: {where}: {first['msg']}")
+    if envelope.shard != f"{index}/{count}":
+        return failed(index, f"result is for shard {envelope.shard}, not {index}/{count}")
+    if envelope.result is not None:
+        return ShardOutcome(index, result=dict(envelope.result))
+    return failed(index, envelope.error or "shard reported failure")
 
 
 @dataclass(frozen=True)
