@@ -1,7 +1,9 @@
 """Every Prometheus series of the operator, in one place.
 
-Series are labelled by resource namespace and name (never by Durable Workflow payload or key, which
-would explode cardinality). Jobs push nothing: their results reach these series through the CR status.
+Series are labelled by the resource's namespace and name (never by Durable Workflow payload or key, which
+would explode cardinality), as `resource_namespace` and `resource_name`: Prometheus sets `namespace` (and
+`pod`, `job`, ...) on every scraped series from the target, and would rename ours to `exported_namespace`.
+Jobs push nothing: their results reach these series through the CR status.
 """
 
 from __future__ import annotations
@@ -33,48 +35,50 @@ class _Condition(Protocol):
     def is_true(self) -> bool: ...
 
 
+RESOURCE_LABELS = ("resource_namespace", "resource_name")
+
 BUILD = Info("payload_operator_build", "Version of the running operator.")
 BUILD.info({"version": __version__})
 
 RECONCILES = Counter(
     "payload_operator_reconcile_total",
     "Reconcile outcomes per condition type.",
-    ["namespace", "name", "condition", "result", "reason"],
+    [*RESOURCE_LABELS, "condition", "result", "reason"],
 )
 CONDITION = Gauge(
     "payload_operator_condition",
     "1 when the condition is True, 0 otherwise.",
-    ["namespace", "name", "condition"],
+    [*RESOURCE_LABELS, "condition"],
 )
 DRIFT_REPAIRS = Counter(
     "payload_operator_drift_repairs_total",
     "Server policies changed behind the operator's back and put back.",
-    ["namespace", "name"],
+    [*RESOURCE_LABELS],
 )
 RUNS = Counter(
     "payload_operator_run_total",
     "Finished retention and integrity runs by result (Succeeded, PartiallyFailed, Failed).",
-    ["namespace", "name", "kind", "result"],
+    [*RESOURCE_LABELS, "kind", "result"],
 )
 RUN_LAST_SUCCESS = Gauge(
     "payload_operator_run_last_success_timestamp_seconds",
     "Unix time the last successful run of this kind finished.",
-    ["namespace", "name", "kind"],
+    [*RESOURCE_LABELS, "kind"],
 )
 RUN_EXPECTED_INTERVAL = Gauge(
     "payload_operator_run_expected_interval_seconds",
     "Seconds between two scheduled runs of this kind, from the schedule (alerts compare against it).",
-    ["namespace", "name", "kind"],
+    [*RESOURCE_LABELS, "kind"],
 )
 INTEGRITY_OBJECTS = Gauge(
     "payload_operator_integrity_objects",
     "Objects of the last integrity run by result (ok, missing, corrupt, unreadable).",
-    ["namespace", "name", "result"],
+    [*RESOURCE_LABELS, "result"],
 )
 LIFECYCLE_RULES = Gauge(
     "payload_operator_lifecycle_rules",
     "Bucket lifecycle rules by ownership: owned by this resource, or foreign and left as they were.",
-    ["namespace", "name", "ownership"],
+    [*RESOURCE_LABELS, "ownership"],
 )
 
 # Per-resource gauges: dropped when the resource is deleted (counters keep their history).

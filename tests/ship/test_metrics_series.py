@@ -21,7 +21,7 @@ def value(series: str, **labels: str) -> float | None:
 
 def test_runs_count_by_result_and_only_success_moves_the_timestamp() -> None:
     resource = Named("ns-runs", "store")
-    labels = {"namespace": "ns-runs", "name": "store", "kind": "retention"}
+    labels = {"resource_namespace": "ns-runs", "resource_name": "store", "kind": "retention"}
     metrics.record_run(resource, "retention", "Failed", finished_at=1000.0)
     assert value("payload_operator_run_total", **labels, result="Failed") == 1.0
     assert value("payload_operator_run_last_success_timestamp_seconds", **labels) is None
@@ -34,13 +34,13 @@ def test_runs_count_by_result_and_only_success_moves_the_timestamp() -> None:
 def test_last_success_can_be_restored_after_a_restart() -> None:
     resource = Named("ns-restore", "store")
     metrics.record_last_success(resource, "integrity", 1234.0)
-    labels = {"namespace": "ns-restore", "name": "store", "kind": "integrity"}
+    labels = {"resource_namespace": "ns-restore", "resource_name": "store", "kind": "integrity"}
     assert value("payload_operator_run_last_success_timestamp_seconds", **labels) == 1234.0
 
 
 def test_expected_interval_follows_the_schedule_and_goes_away_when_unscheduled() -> None:
     resource = Named("ns-sched", "store")
-    labels = {"namespace": "ns-sched", "name": "store", "kind": "retention"}
+    labels = {"resource_namespace": "ns-sched", "resource_name": "store", "kind": "retention"}
     metrics.record_schedule(resource, "retention", 86400.0)
     assert value("payload_operator_run_expected_interval_seconds", **labels) == 86400.0
     metrics.record_schedule(resource, "retention", None)
@@ -52,7 +52,7 @@ def test_integrity_objects_and_lifecycle_rules_are_gauges_per_result_and_ownersh
     resource = Named("ns-gauges", "store")
     metrics.record_integrity_objects(resource, {"ok": 98, "missing": 1, "corrupt": 1, "unreadable": 0})
     metrics.record_integrity_objects(resource, {"ok": 100, "missing": 0, "corrupt": 0, "unreadable": 0})
-    base = {"namespace": "ns-gauges", "name": "store"}
+    base = {"resource_namespace": "ns-gauges", "resource_name": "store"}
     assert value("payload_operator_integrity_objects", **base, result="ok") == 100.0
     assert value("payload_operator_integrity_objects", **base, result="corrupt") == 0.0
     metrics.record_lifecycle_rules(resource, owned=1, foreign=4)
@@ -68,8 +68,8 @@ def test_forget_drops_every_per_resource_gauge_but_keeps_counters() -> None:
         metrics.record_integrity_objects(each, {"ok": 1})
         metrics.record_lifecycle_rules(each, owned=1, foreign=0)
     metrics.forget("ns-forget", "gone")
-    gone = {"namespace": "ns-forget", "name": "gone"}
-    kept = {"namespace": "ns-forget", "name": "kept"}
+    gone = {"resource_namespace": "ns-forget", "resource_name": "gone"}
+    kept = {"resource_namespace": "ns-forget", "resource_name": "kept"}
     for series, extra in (
         ("payload_operator_run_last_success_timestamp_seconds", {"kind": "integrity"}),
         ("payload_operator_run_expected_interval_seconds", {"kind": "integrity"}),

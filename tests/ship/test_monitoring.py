@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -100,5 +101,31 @@ def test_every_alert_says_what_to_look_at() -> None:
     rule = one(render(value_sets()["monitoring"]), "PrometheusRule")
     for alert in rule["spec"]["groups"][0]["rules"]:
         assert alert["labels"]["severity"]
-        assert "{{ $labels.namespace }}/{{ $labels.name }}" in alert["annotations"]["summary"]
         assert alert["annotations"]["description"]
+        if alert["alert"] != "PayloadOperatorDown":
+            assert "{{ $labels.resource_namespace }}/{{ $labels.resource_name }}" in alert["annotations"]["summary"]
+
+
+def test_resource_labels_survive_scraping() -> None:
+    """Prometheus sets namespace, pod, job, ... from the target: a series exporting one of them has it renamed
+    to exported_namespace (honorLabels is off), and alerts grouping by `namespace` group by the operator's pod."""
+    for series, labels in exported().items():
+        assert not labels & TARGET_LABELS, f"{series} exports target label(s) {labels & TARGET_LABELS}"
+
+
+@pytest.mark.parametrize("source", ["alerts", "dashboard"])
+def test_alerts_and_dashboard_group_by_the_resource_labels(source: str) -> None:
+    expressions = alert_expressions() if source == "alerts" else dashboard_expressions()
+    for where, expression in expressions.items():
+        for grouping in re.findall(r"\b(?:by|on)\s*\(([^)]*)\)", expression):
+            labels = {label.strip() for label in grouping.split(",") if label.strip()}
+            assert not labels & TARGET_LABELS, f"{where}: groups by target label(s) {labels & TARGET_LABELS}"
+
+
+def test_an_alert_fires_when_the_operator_itself_is_gone() -> None:
+    rules = {
+        r["alert"]: r for r in one(render(value_sets()["monitoring"]), "PrometheusRule")["spec"]["groups"][0]["rules"]
+    }
+    down = rules["PayloadOperatorDown"]
+    assert down["expr"].startswith("absent(payload_operator_build_info{")
+    assert down["for"] == "10m"

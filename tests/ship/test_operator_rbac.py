@@ -103,7 +103,9 @@ def _deploy(cluster: Cluster, installed: Installed, name: str, **spec: Any) -> N
 def test_operator_core_scenario_with_the_chart_service_account(ship_cluster: Cluster, installed: Installed) -> None:
     apps, server, operator = installed.apps, installed.server, installed.operator
     assert operator.healthy(), "the liveness endpoint the chart probes answers"
-    before = sum(operator.samples("payload_operator_reconcile_total", namespace=apps, name="payloads"))
+    before = sum(
+        operator.samples("payload_operator_reconcile_total", resource_namespace=apps, resource_name="payloads")
+    )
 
     _deploy(ship_cluster, installed, "payloads", deletionPolicy="Delete")
     body = wait_condition(ship_cluster, apps, "payloads", "Ready", "True", timeout=60)
@@ -116,8 +118,10 @@ def test_operator_core_scenario_with_the_chart_service_account(ship_cluster: Clu
 
     # the Prometheus series the dashboard and alerts read move with what happened
     for kind in ("PolicySynced", "StorageReachable"):  # what Ready summarises; alerts and dashboard read these
-        assert operator.samples("payload_operator_condition", namespace=apps, name="payloads", condition=kind) == [1.0]
-    after = sum(operator.samples("payload_operator_reconcile_total", namespace=apps, name="payloads"))
+        assert operator.samples(
+            "payload_operator_condition", resource_namespace=apps, resource_name="payloads", condition=kind
+        ) == [1.0]
+    after = sum(operator.samples("payload_operator_reconcile_total", resource_namespace=apps, resource_name="payloads"))
     assert after > before
     assert operator.samples("payload_operator_build_info")
 
@@ -125,7 +129,7 @@ def test_operator_core_scenario_with_the_chart_service_account(ship_cluster: Clu
     assert server.policy("orders")["enabled"] is False, "Delete policy: the finalizer disabled the server policy"
     assert server.policy("billing")["enabled"] is False
     wait_for(
-        lambda: not operator.samples("payload_operator_condition", namespace=apps, name="payloads"),
+        lambda: not operator.samples("payload_operator_condition", resource_namespace=apps, resource_name="payloads"),
         60,
         message="gauges of a deleted resource are dropped",
     )
