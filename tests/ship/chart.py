@@ -58,6 +58,11 @@ def value_sets(watched: str = "apps") -> dict[str, dict[str, Any]]:
             }
         },
         "no-crds": {"crds": {"install": False}},
+        "locked-down": {
+            "networkPolicy": {"enabled": True, "metricsFrom": [{"namespaceSelector": {}}]},
+            "runner": {"namespaces": [watched]},
+            "secrets": {"pinned": [f"{watched}/dw-admin"]},
+        },
     }
 
 

@@ -28,7 +28,13 @@ from tests.ship.chart import (
 )
 
 VALUES = value_sets()
-BUILT_IN_GROUPS = ("v1", "apps/v1", "rbac.authorization.k8s.io/v1", "apiextensions.k8s.io/v1")
+BUILT_IN_GROUPS = (
+    "v1",
+    "apps/v1",
+    "rbac.authorization.k8s.io/v1",
+    "apiextensions.k8s.io/v1",
+    "networking.k8s.io/v1",
+)
 
 
 @pytest.mark.parametrize("kube_version", [OLD_KUBE, NEW_KUBE])
@@ -238,3 +244,57 @@ def test_render_script_behaves_like_helm_template_with_set_flags() -> None:
     assert {"name": "FOO", "value": "bar"} in env
     assert any(d["kind"] == "Role" and d["metadata"]["namespace"] == "payload-system" for d in docs)
     assert not any("x-kubernetes-validations" in json.dumps(d) for d in docs), "rendered for 1.20: no CEL"
+
+
+def _job_rules(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in rules if "jobs" in r["resources"]]
+
+
+@pytest.mark.parametrize("value_set", ["default", "namespaced", "locked-down"])
+def test_job_rights_only_where_jobs_run(value_set: str) -> None:
+    """Neither the ClusterRole nor a watched namespace's Role grants Jobs; runner.namespaces get a Role each."""
+    docs = render(VALUES[value_set])
+    for kind in ("ClusterRole", "Role"):
+        for doc in find(docs, kind):
+            if not doc.name.endswith("-jobs"):
+                assert not _job_rules(doc.body["rules"]), f"{kind} {doc.name} grants Jobs"
+    job_roles = {d.namespace: d.body for d in find(docs, "Role") if d.name == "payload-operator-jobs"}
+    expected = {"default": set(), "namespaced": {"apps"}, "locked-down": {"apps"}}[value_set]
+    assert set(job_roles) == expected
+    for namespace, role in job_roles.items():
+        assert _job_rules(role["rules"]) == [
+            {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list", "watch", "create", "delete"]}
+        ]
+        binding = one(docs, "RoleBinding", "payload-operator-jobs", namespace)
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": "payload-operator", "namespace": "payload-system"}
+        ]
+
+
+def test_runner_pods_may_not_read_jobs() -> None:
+    """A result counts only when owned by its Job's uid: a runner able to read Jobs could forge another run's."""
+    runner = one(render(VALUES["locked-down"]), "Role", "payload-operator-runner", "apps")
+    assert not _job_rules(runner["rules"])
+
+
+def test_network_policies_are_optional_and_close_job_pods_to_connections() -> None:
+    assert not find(render(VALUES["default"]), "NetworkPolicy")
+    docs = render(VALUES["locked-down"])
+    operator = one(docs, "NetworkPolicy", "payload-operator", "payload-system")
+    assert operator["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "operator"
+    assert {p["port"] for p in operator["spec"]["ingress"][0]["ports"]} == {8080, 8081}
+    assert operator["spec"]["ingress"][0]["from"] == [{"namespaceSelector": {}}]
+    runner = one(docs, "NetworkPolicy", "payload-operator-runner", "apps")
+    assert runner["spec"]["podSelector"]["matchLabels"] == {
+        "app.kubernetes.io/managed-by": "payload-operator",
+        "app.kubernetes.io/component": "run",
+    }
+    assert runner["spec"]["ingress"] == []
+    blocked = [b["ipBlock"]["except"] for rule in runner["spec"]["egress"] for b in rule["to"]]
+    assert ["169.254.0.0/16"] in blocked, "no cloud metadata endpoint by default"
+
+
+def test_pinned_secrets_reach_the_operator() -> None:
+    env = {e["name"]: e.get("value") for e in operator_container(render(VALUES["locked-down"]))["env"]}
+    assert json.loads(env["PAYLOAD_OPERATOR_PINNED_SECRETS"]) == ["apps/dw-admin"]
+    assert "PAYLOAD_OPERATOR_PINNED_SECRETS" not in {e["name"] for e in operator_container(render())["env"]}

@@ -232,6 +232,9 @@ def test_secret_rights_follow_the_scope(installed: Installed, ship_cluster: Clus
     else:  # the documented trade-off of an unpinned, cluster-wide install
         assert can_i(ship_cluster, sa, "get", "secrets/anything", other)
         assert not can_i(ship_cluster, sa, "list", "secrets", other), "names only: no listing or watching"
+    # Jobs only where Jobs run (runner.namespaces; the watched namespaces with namespace scope)
+    assert can_i(ship_cluster, sa, "create", "jobs.batch", apps)
+    assert not can_i(ship_cluster, sa, "create", "jobs.batch", other)
     # Kopf's discovery: read-only and cluster-wide in both scopes
     assert can_i(ship_cluster, sa, "watch", "customresourcedefinitions.apiextensions.k8s.io")
     assert not can_i(ship_cluster, sa, "create", "kopfpeerings.kopf.dev", apps)
@@ -243,7 +246,7 @@ def test_secret_rights_follow_the_scope(installed: Installed, ship_cluster: Clus
         ("get", "externalpayloadstorages.payloads.durable-workflow.io", True),
         ("get", "secrets/dw-admin", True),
         ("create", "configmaps", True),
-        ("get", "jobs.batch", True),
+        ("get", "jobs.batch", False),  # its Job's uid comes from the downward API: no reading other runs' Jobs
         ("patch", "externalpayloadstorages.payloads.durable-workflow.io", False),
         ("list", "secrets", False),
         ("delete", "configmaps", False),

@@ -141,12 +141,16 @@ app.kubernetes.io/part-of: payload-operator
 - apiGroups: [""]
   resources: [configmaps]
   verbs: [get, list, watch, create, patch, update, delete]
-- apiGroups: [batch]
-  resources: [jobs]
-  verbs: [get, list, watch, create, delete]
 - apiGroups: [""]
   resources: [events]
   verbs: [create, patch]
+{{- end }}
+
+{{/* The operator's rights on the Jobs of retention and integrity runs: only in runner.namespaces. */}}
+{{- define "payload-operator.jobRules" -}}
+- apiGroups: [batch]
+  resources: [jobs]
+  verbs: [get, list, watch, create, delete]
 {{- end }}
 
 {{/* What retention and integrity Job pods do. */}}
@@ -160,10 +164,7 @@ app.kubernetes.io/part-of: payload-operator
   resourceNames: {{ .Values.rbac.secretNames | uniq | toJson }}
   {{- end }}
   verbs: [get]
-# a shard's own Job (owner of its result ConfigMap), and the result ConfigMap it writes
-- apiGroups: [batch]
-  resources: [jobs]
-  verbs: [get]
+# the result ConfigMap a shard writes (owned by its Job, whose uid the pod learns from the downward API)
 - apiGroups: [""]
   resources: [configmaps]
   verbs: [get, create, patch]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from payload_operator.adapters.kube import KubeClient, KubeConflict, KubeError, owned_by
+from payload_operator.adapters.kube import KubeClient, KubeConflict, KubeError, KubeForbidden, owned_by
 from payload_operator.manifest import Resource
 from payload_operator.runs import jobs
 from payload_operator.runs.base import Shard
@@ -60,6 +60,8 @@ async def start_jobs(
                 await kube.create("batch/v1", "jobs", resource.namespace, manifest)
             except KubeConflict:
                 continue  # a retried start of the same run
+            except KubeForbidden as exc:
+                raise KubeForbidden(f"{exc} (the chart grants Job rights only in runner.namespaces)", 403) from exc
             created.append(names[-1])
     except KubeError:
         for name in created:  # a run is all of its shards or nothing
