@@ -9,66 +9,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 
 import psutil
 import pytest
 
 from payload_operator.adapters.server import ResponseTooBig, ServerClient, ServerUnreachable
+from tests.support.hostile_http import ChunkedHugeReply, DrippingReply, HugeReply
 from tests.support.httpserver import local_http_server
 
-HUGE = 300 << 20
-CHUNK = b"[" + b"0," * ((1 << 20) // 2 - 1) + b"0]"  # 1 MiB of valid-looking JSON, sent over and over
 MAX_GROWTH = 64 << 20
 
 
-class _Huge(BaseHTTPRequestHandler):
-    chunked = False
-
-    def log_message(self, *_: object) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        if self.chunked:
-            self.send_header("Transfer-Encoding", "chunked")
-        else:
-            self.send_header("Content-Length", str(HUGE))
-        self.end_headers()
-        try:
-            for _ in range(HUGE // len(CHUNK)):
-                if self.chunked:
-                    self.wfile.write(f"{len(CHUNK):x}\r\n".encode() + CHUNK + b"\r\n")
-                else:
-                    self.wfile.write(CHUNK)
-        except OSError:
-            return  # the client gave up: what we want
-
-
-class _Chunked(_Huge):
-    chunked = True
-
-
-class _Drip(BaseHTTPRequestHandler):
-    def log_message(self, *_: object) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", "1000")
-        self.end_headers()
-        try:
-            for _ in range(1000):  # one byte every 50 ms: never silent long enough for a read timeout
-                self.wfile.write(b" ")
-                self.wfile.flush()
-                time.sleep(0.05)
-        except OSError:
-            return
-
-
-@pytest.fixture(params=[_Huge, _Chunked], ids=["content-length", "chunked"])
+@pytest.fixture(params=[HugeReply, ChunkedHugeReply], ids=["content-length", "chunked"])
 def huge_server(request: pytest.FixtureRequest) -> Iterator[str]:
     with local_http_server(request.param) as url:
         yield url
@@ -90,7 +42,7 @@ async def test_a_300_mib_reply_is_abandoned_with_memory_bounded(huge_server: str
 
 
 async def test_a_dripping_reply_ends_at_the_total_deadline() -> None:
-    with local_http_server(_Drip) as url:
+    with local_http_server(DrippingReply) as url:
         started = time.monotonic()
         async with ServerClient(url, "token-abcdefgh", timeout=1) as client:
             with pytest.raises(ServerUnreachable, match="timed out"):
