@@ -50,7 +50,11 @@ def manifests(server: EmulatedServer) -> list[dict[str, object]]:
         {
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": {"name": "dw-admin", "namespace": NAMESPACE},
+            "metadata": {
+                "name": "dw-admin",
+                "namespace": NAMESPACE,
+                "labels": {"payloads.durable-workflow.io/consent": "true"},  # the operator reads only these
+            },
             "stringData": {"token": TOKEN},
         },
         example,

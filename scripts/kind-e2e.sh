@@ -86,6 +86,7 @@ kubectl -n "$RELEASE_NS" rollout status deployment/payload-operator --timeout=18
 
 log "smoke: a resource gets a condition for its generation from the pod"
 kubectl -n "$SMOKE_NS" create secret generic dw-admin --from-literal=token="$SMOKE_TOKEN"
+kubectl -n "$SMOKE_NS" label secret dw-admin payloads.durable-workflow.io/consent=true  # the operator reads only these
 kubectl apply -f - <<EOF
 apiVersion: payloads.durable-workflow.io/v1alpha1
 kind: ExternalPayloadStorage
