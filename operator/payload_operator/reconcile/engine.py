@@ -23,7 +23,7 @@ from payload_operator.api.spec import ExternalPayloadStorageSpec, LifecycleMode,
 from payload_operator.api.status import BoundStorage, ConditionType
 from payload_operator.backoff import Backoff
 from payload_operator.manifest import Resource, resource_from_body
-from payload_operator.planning.conditions import false
+from payload_operator.planning.conditions import ConditionUpdate, false, unknown
 from payload_operator.planning.lifecycle import lifecycle_mode
 from payload_operator.planning.policy import spec_notes
 from payload_operator.planning.policy_report import EventNote, build_report
@@ -122,7 +122,7 @@ async def reconcile_policy(
         message = refusal_message(denied)
         state.last_generation = generation  # announced once per generation, not on every retry
         return PassResult(
-            StatusChange([false(ConditionType.POLICY_SYNCED, DENIED, message)], fields, observed_generation=generation),
+            StatusChange(_denied(spec, message), fields, observed_generation=generation),
             [EventNote("Warning", DENIED, message)] if spec_changed else [],
         )
     try:
@@ -177,6 +177,16 @@ async def reconcile_policy(
     waits = [o.retry_after for o in outcomes if o.retry_after is not None]
     change = StatusChange(report.conditions, fields, observed_generation=generation)
     return PassResult(change, events, report.healthy, retry_after=max(waits, default=None))
+
+
+def _denied(spec: ExternalPayloadStorageSpec, message: str) -> list[ConditionUpdate]:
+    """PolicySynced False with the refusal; what was not checked because of it is Unknown for the same reason,
+    so Ready says TenantPolicyDenied instead of waiting for conditions that will never come."""
+    unchecked = [ConditionType.STORAGE_REACHABLE]
+    if spec.lifecycle is not None and spec.lifecycle.enabled:
+        unchecked.append(ConditionType.LIFECYCLE_SYNCED)
+    why = "not checked: the resource is refused by the operator's tenant policy (see PolicySynced)"
+    return [false(ConditionType.POLICY_SYNCED, DENIED, message), *(unknown(kind, DENIED, why) for kind in unchecked)]
 
 
 def sweep_pending(resource: Resource, status: Any) -> bool:
