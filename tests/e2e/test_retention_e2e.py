@@ -102,11 +102,11 @@ def pod_environment(job: dict[str, Any]) -> dict[str, str]:
     pod_labels = {"controller-uid": uid, "batch.kubernetes.io/controller-uid": uid}
     env = {}
     for item in job["spec"]["template"]["spec"]["containers"][0].get("env") or []:
-        if "value" in item:
-            env[item["name"]] = item["value"]
-        else:
+        if "valueFrom" in item:
             label = item["valueFrom"]["fieldRef"]["fieldPath"].split("'")[1]
             env[item["name"]] = pod_labels.get(label, "")
+        else:  # the API server leaves an empty value out
+            env[item["name"]] = item.get("value", "")
     return env
 
 

@@ -90,12 +90,11 @@ def ready_summary(conditions: Sequence[dict[str, Any]], considered: Iterable[Con
     """
     by_type = {c.get("type"): c for c in conditions}
     inputs = [(kind, by_type.get(kind.value)) for kind in considered]
+    oldest = min((_generation_of(c) for _, c in inputs if c is not None), default=None)
     for kind, condition in inputs:
         if condition is None:
             return unknown(ConditionType.READY, "Reconciling", f"{kind.value} not evaluated yet")
-    oldest = min((_generation_of(c) for _, c in inputs if c is not None), default=None)
-    for kind, condition in inputs:
-        if condition is not None and condition.get("status") != ConditionStatus.TRUE.value:
+        if condition.get("status") != ConditionStatus.TRUE.value:
             status = ConditionStatus.FALSE if condition.get("status") == "False" else ConditionStatus.UNKNOWN
             return ConditionUpdate(
                 ConditionType.READY.value,
