@@ -53,9 +53,10 @@ def test_s3_on_gen_a_is_ready_only_with_a_disk_the_server_defines(
     }
     body = wait_condition(crd, kube_namespace, "own-disk", "StorageReachable", "False", "StorageDriverUnavailable")
     message = condition(body, "StorageReachable")["message"]
-    assert "billing: The server can persist this storage policy" in message
-    assert "filesystem disk named 'payloads-minio'" in message
-    assert "Secret own-disk-server-env" in message
+    assert message.startswith("billing: HTTP 422 storage_driver_unavailable: The server can persist this storage")
+    assert "not available in this runtime: the server builds its s3 driver only from a filesystem disk" in message
+    assert "named 'payloads-minio'" in message
+    assert "DW_EXTERNAL_PAYLOAD_S3_* variables of Secret own-disk-server-env" in message
     assert condition(body, "Ready")["status"] == "False"
 
     dw_server.drivers.add_disk("payloads-minio", "s3")  # the server operator defines the disk

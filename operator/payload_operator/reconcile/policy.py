@@ -39,7 +39,7 @@ async def _probe_storage(
         outcome.storage_message = str(exc)
         if reason == "storage_driver_unavailable":
             remedy = plan.driver_unavailable_remedy(spec, outcome.generation, env_secret)
-            outcome.storage_message = f"{exc}: {remedy}"
+            outcome.storage_message = f"{str(exc).rstrip('.')}: {remedy}"
         outcome.storage_status = reason or "failed"
         return
     passed = result.get("status") == "passed"
