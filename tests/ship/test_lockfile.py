@@ -12,6 +12,7 @@ import importlib.metadata as md
 import re
 import sys
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -73,28 +74,27 @@ def _closure(roots: list[Requirement]) -> set[str]:
     return names
 
 
-def test_every_runtime_dependency_is_pinned_within_its_range() -> None:
-    pins = _pins()
-    for req in _runtime_requirements():
+@pytest.mark.parametrize(
+    ("requirements", "pins"),
+    [(_runtime_requirements, _pins), (_test_requirements, _all_pins)],
+    ids=["runtime deps in requirements.lock", "test deps in one of the locks"],
+)
+def test_every_dependency_is_pinned_within_its_range(
+    requirements: Callable[[], list[Requirement]], pins: Callable[[], dict[str, str]]
+) -> None:
+    pinned = pins()
+    for req in requirements():
         name = canonicalize_name(req.name)
-        assert name in pins, f"{req} is not in requirements.lock: run scripts/lock-requirements.sh"
-        assert req.specifier.contains(pins[name], prereleases=True), f"{name}=={pins[name]} outside {req}"
+        assert name in pinned, f"{req} is not pinned: run make lock"
+        assert req.specifier.contains(pinned[name], prereleases=True), f"{name}=={pinned[name]} outside {req}"
 
 
 def test_the_lock_is_closed_and_pins_what_the_tests_run() -> None:
     pins = _pins()
     needed = _closure(_runtime_requirements())
-    assert needed - set(pins) == set(), "dependencies the image would lack: run scripts/lock-requirements.sh"
+    assert needed - set(pins) == set(), "dependencies the image would lack: run make lock"
     drift = {n: (pins[n], md.version(n)) for n in needed if md.version(n) != pins[n]}
-    assert drift == {}, "lock differs from the tested venv (lock, venv): run scripts/lock-requirements.sh"
-
-
-def test_every_test_dependency_is_pinned_within_its_range_by_one_of_the_locks() -> None:
-    pins = _all_pins()
-    for req in _test_requirements():
-        name = canonicalize_name(req.name)
-        assert name in pins, f"{req} is in neither lock: run make lock"
-        assert req.specifier.contains(pins[name], prereleases=True), f"{name}=={pins[name]} outside {req}"
+    assert drift == {}, "lock differs from the tested venv (lock, venv): run make lock"
 
 
 def test_the_test_lock_holds_only_what_the_runtime_lock_does_not() -> None:
