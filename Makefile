@@ -9,8 +9,6 @@ PY     := $(VENV)/bin/python
 # extra pytest arguments, e.g. make test PYTEST_ARGS='-m "not rgw" -k lifecycle'
 PYTEST_ARGS ?=
 PYTEST_FLAGS ?= -q -ra -p no:cacheprovider --durations=15
-# .work/bin first: bootstrap links the kubectl built with the cluster binaries there (same version as the server)
-export PATH := $(CURDIR)/.work/bin:$(PATH)
 
 .PHONY: bootstrap test lint crd demo chart-lint image kind-e2e lock
 

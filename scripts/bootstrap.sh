@@ -9,9 +9,9 @@
 #   node_modules   npm ci (Azurite, pinned in package.json / package-lock.json)
 #   kube binaries  scripts/build-k8s.sh (kube-apiserver, -controller-manager, -scheduler, kubelet, kubectl
 #                  v1.20.2, cached in ~/.cache); `.work/bin/kubectl` links that kubectl (same version as the
-#                  server, so no skew warning), and `make` puts .work/bin first on PATH
+#                  local control plane, so no skew warning; the tests' cluster calls use it too)
 #
-# apt waits up to 10 minutes for another apt/dpkg on the machine instead of failing.
+# apt waits up to 10 minutes for another apt/dpkg on the machine instead of failing (scripts/lib/apt.sh).
 #
 # Environment: PYTHON (interpreter for the venvs, default python3), BOOTSTRAP_SKIP_APT=1, BOOTSTRAP_SKIP_K8S=1.
 set -euo pipefail
@@ -22,6 +22,9 @@ STAMPS="$ROOT/.work/stamps"
 mkdir -p "$STAMPS"
 export DEBIAN_FRONTEND=noninteractive PIP_DISABLE_PIP_VERSION_CHECK=1
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+
+# shellcheck source=lib/apt.sh
+. "$ROOT/scripts/lib/apt.sh"
 
 T0=$SECONDS
 log() { echo "[bootstrap $(date +%T)] $*" >&2; }
@@ -52,8 +55,8 @@ else
     step_done "all ${#APT_PACKAGES[@]} packages present"
   else
     log "apt: installing ${missing[*]}"
-    $SUDO apt-get -o DPkg::Lock::Timeout=600 update -q >&2
-    $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}" >&2
+    apt_get update -q
+    apt_get install -y -q --no-install-recommends "${missing[@]}"
     step_done "installed ${#missing[@]} packages"
   fi
 fi

@@ -150,7 +150,9 @@ def main() -> int:
             print(f"operator log: {workdir / 'operator.log'}")
             if args.once:
                 return 0
-            print(f"\nexport KUBECONFIG={cluster.kubeconfig}   # then try: kubectl describe eps -n {NAMESPACE} demo")
+            kubectl = cluster.kubectl_bin if created is None else "kubectl"  # the local plane's own version
+            print(f"\nexport KUBECONFIG={cluster.kubeconfig}")
+            print(f"{kubectl} describe eps -n {NAMESPACE} demo   # for example", flush=True)
             print("Ctrl-C stops everything.", flush=True)
             wait_for_stop_signal()
             return 0
