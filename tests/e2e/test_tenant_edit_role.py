@@ -1,0 +1,88 @@
+"""A tenant whose ServiceAccount has only the built-in `edit` role in its namespace (with the chart's aggregated
+ExternalPayloadStorage rights) tries the attacks of tests/e2e/test_tenant_safety.py with its own credentials.
+
+Everything is applied with the tenant's token, as the tenant would; the operator (running with its own
+identity) must refuse each, name the reason, touch nothing that is not its own, and keep serving the tenant's
+honest resource. The tenant also cannot forge the verdict itself: `edit` does not reach the status subresource.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+from tests.dw_emulator import EmulatedServer
+from tests.e2e.conftest import ADMIN_TOKEN, apply, condition, eps_manifest, secret_manifest, wait_condition
+from tests.ship.chart import render
+from tests.support.cluster import Cluster
+from tests.support.hostile_http import HugeReply
+from tests.support.httpserver import local_http_server
+
+Deploy = Callable[..., dict[str, Any]]
+TENANT = "tenant"
+
+
+def tenant_of(cluster: Cluster, namespace: str) -> Cluster:
+    """The cluster as seen by a ServiceAccount with `edit` in `namespace` only: the roles that aggregate into
+    `edit`, the chart's included, bound directly (this control plane runs no aggregation controller)."""
+    roles = ["system:aggregate-to-edit", "system:aggregate-to-view"]
+    for doc in render():
+        if doc.kind == "ClusterRole" and doc.name in ("payload-operator-view", "payload-operator-edit"):
+            apply(cluster, doc.body)
+            roles.append(doc.name)
+    cluster.ensure_serviceaccount(namespace, TENANT)
+    for role in roles:
+        binding = {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": f"{TENANT}-{role.replace(':', '-')}", "namespace": namespace},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            "subjects": [{"kind": "ServiceAccount", "name": TENANT, "namespace": namespace}],
+        }
+        apply(cluster, binding)
+    return dataclasses.replace(cluster, kubeconfig=cluster.serviceaccount_kubeconfig(namespace, TENANT))
+
+
+def can_i(tenant: Cluster, *args: str) -> bool:
+    return tenant.kubectl("auth", "can-i", *args, check=False).stdout.strip() == "yes"
+
+
+def test_a_tenant_with_only_edit_cannot_turn_the_operator(
+    crd: Cluster, operator: object, kube_namespace: str, dw_server: EmulatedServer
+) -> None:
+    tenant = tenant_of(crd, kube_namespace)
+    assert can_i(tenant, "create", "externalpayloadstorages.payloads.durable-workflow.io")
+    assert not can_i(tenant, "patch", "externalpayloadstorages.payloads.durable-workflow.io", "--subresource=status")
+    assert not can_i(tenant, "get", "secrets", "-n", "default"), "nothing outside its namespace"
+
+    def resource(name: str, secret: str = "dw-admin", url: str = dw_server.url, **spec: Any) -> dict[str, Any]:
+        manifest = eps_manifest(kube_namespace, name, dw_server, **spec)
+        manifest["spec"]["server"] |= {"url": url, "tokenSecretRef": {"name": secret}, "namespaces": ["orders"]}
+        return manifest
+
+    squatted = {  # created first, so the operator would overwrite it when publishing `owned-policy`
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "owned-policy", "namespace": kube_namespace},
+        "data": {"policy.json": "{}"},
+    }
+    with local_http_server(HugeReply) as hostile:
+        apply(
+            tenant,
+            secret_manifest(kube_namespace, "dw-admin", {"token": ADMIN_TOKEN}),
+            secret_manifest(kube_namespace, "db-creds", {"token": ADMIN_TOKEN}, consent=False),
+            squatted,
+            resource("honest"),
+            resource("borrower", secret="db-creds"),
+            resource("owned"),
+            resource("flood", url=hostile),
+        )
+        wait_condition(crd, kube_namespace, "borrower", "PolicySynced", "False", "SecretConsentMissing")
+        body = wait_condition(crd, kube_namespace, "owned", "PolicySynced", "False", "ObjectNotOwned")
+        assert "owned-policy" in condition(body, "PolicySynced")["message"]
+        wait_condition(crd, kube_namespace, "flood", "PolicySynced", "False", "ResponseTooLarge")
+        wait_condition(crd, kube_namespace, "honest", "Ready", "True")
+    left = crd.api("GET", f"/api/v1/namespaces/{kube_namespace}/configmaps/owned-policy")
+    assert left["data"] == squatted["data"]
+    assert "ownerReferences" not in left["metadata"]
