@@ -119,11 +119,11 @@ async def test_a_new_resource_runs_at_once_and_its_result_lands_in_status() -> N
     assert "saw 21 objects" in cluster.events[0].message
     runs = REGISTRY.get_sample_value(
         "payload_operator_run_total",
-        {"namespace": "team-a", "name": "payloads", "kind": "retention", "result": "Succeeded"},
+        {"resource_namespace": "team-a", "resource_name": "payloads", "kind": "retention", "result": "Succeeded"},
     )
     assert runs is not None
     assert runs >= 1
-    interval = {"namespace": "team-a", "name": "payloads", "kind": "retention"}
+    interval = {"resource_namespace": "team-a", "resource_name": "payloads", "kind": "retention"}
     assert REGISTRY.get_sample_value("payload_operator_run_expected_interval_seconds", interval) == 86400
 
 
