@@ -125,7 +125,8 @@ def test_hostile_server_answers_are_reported_and_the_operator_stays_up(
     operator: OperatorProcess,
     dw_server: Callable[..., EmulatedServer],
 ) -> None:
-    servers = {answer.name: dw_server(answer.namespaces) for answer in ANSWERS}
+    # Servers with a storage discovery block (the references profile): some answers make its status hostile.
+    servers = {answer.name: dw_server(answer.namespaces, profile="references") for answer in ANSWERS}
     for answer in ANSWERS:
         answer.install(servers[answer.name])
     manifests = [
