@@ -108,13 +108,39 @@ def test_a_forged_run_result_is_ignored_and_the_jobs_own_result_counts(
         "metadata": {"name": f"{job['metadata']['name']}-forged", "namespace": kube_namespace, "labels": labels},
         "data": {job_objects.RESULT_KEY: lie},
     }
+    # what someone who may also create Jobs can do: a Job with the run's labels, owned by the resource, and
+    # a result that this Job owns
+    decoy = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": "decoy",
+            "namespace": kube_namespace,
+            "labels": job["metadata"]["labels"],
+            "ownerReferences": job["metadata"]["ownerReferences"],
+        },
+        "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "x", "image": "x"}]}}},
+    }
+    decoy_uid = crd.api("POST", f"/apis/batch/v1/namespaces/{kube_namespace}/jobs", decoy)["metadata"]["uid"]
+    decoy_result = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "decoy-result",
+            "namespace": kube_namespace,
+            "labels": labels,
+            "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": "decoy", "uid": decoy_uid}],
+        },
+        "data": {job_objects.RESULT_KEY: lie},
+    }
     with caplog.at_level(logging.WARNING):
-        apply(crd, forged)
-        wait_for(
-            lambda: f"ignoring ConfigMap {kube_namespace}/{forged['metadata']['name']}" in caplog.text,
-            timeout=30,
-            message="the operator's warning about the forged result",
-        )
+        apply(crd, forged, decoy_result)
+        for name in (forged["metadata"]["name"], "decoy-result"):
+            wait_for(
+                lambda name=name: f"ignoring ConfigMap {kube_namespace}/{name}" in caplog.text,
+                timeout=30,
+                message=f"the operator's warning about the forged result {name}",
+            )
     body = get_eps(crd, kube_namespace, "payloads")
     assert body["status"]["retention"]["activeRun"]["id"] == run_id, "the forged result did not end the run"
     assert condition(body, "RetentionSucceeded") == {}
@@ -125,3 +151,4 @@ def test_a_forged_run_result_is_ignored_and_the_jobs_own_result_counts(
     assert body["status"]["retention"]["lastResult"]["orphans"]["candidates"] == 3, "the Job's own numbers"
     left = crd.api("GET", f"/api/v1/namespaces/{kube_namespace}/configmaps/{forged['metadata']['name']}")
     assert left["data"] == forged["data"], "someone else's ConfigMap is not the operator's to delete"
+    assert crd.exists(f"/apis/batch/v1/namespaces/{kube_namespace}/jobs/decoy"), "nor someone else's Job"

@@ -13,7 +13,7 @@ account may not); anything else is ignored with a warning, and so is an envelope
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -78,10 +78,20 @@ class Observation:
     results: dict[int, str]
 
 
-async def observe(kube: KubeClient, namespace: str, resource_uid: str, kind: str, run_id: str) -> Observation:
-    """Read a run's Jobs, then its result ConfigMaps (in that order, see the module docstring)."""
+async def observe(
+    kube: KubeClient, namespace: str, resource_uid: str, kind: str, run_id: str, *, job_names: Sequence[str]
+) -> Observation:
+    """Read a run's Jobs, then its result ConfigMaps (in that order, see the module docstring).
+
+    Only the Jobs the run created count (`job_names`, as status recorded them, owned by the resource): a
+    Job someone else made with the run's labels, and a result owned by it, are not the run's.
+    """
     selector = jobs.selector(resource_uid, kind, run_id)
-    found = await kube.list("batch/v1", "jobs", namespace, selector)
+    found = [
+        job
+        for job in await kube.list("batch/v1", "jobs", namespace, selector)
+        if job.get("metadata", {}).get("name") in job_names and owned_by(job, resource_uid)
+    ]
     configmaps = await kube.list("v1", "configmaps", namespace, selector)
     results: dict[int, str] = {}
     for configmap in authentic_results(found, configmaps):
@@ -173,8 +183,9 @@ async def tidy(
     Best effort: a failure here is logged and the next run's tidy-up tries again.
     """
     try:
-        every = await kube.list("batch/v1", "jobs", namespace, jobs.selector(resource_uid, kind))
-        own = [job for job in every if job["metadata"].get("labels", {}).get(jobs.RUN_ID) == run.id]
+        labelled = await kube.list("batch/v1", "jobs", namespace, jobs.selector(resource_uid, kind))
+        every = [job for job in labelled if owned_by(job, resource_uid)]  # never someone else's Job
+        own = [job for job in every if job["metadata"]["name"] in run.jobs]
         candidates = await kube.list("v1", "configmaps", namespace, jobs.selector(resource_uid, kind, run.id))
         for configmap in authentic_results(own, candidates):  # never delete what someone else wrote
             await _delete_quietly(kube, "v1", "configmaps", namespace, configmap["metadata"]["name"])

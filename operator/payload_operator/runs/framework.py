@@ -246,7 +246,9 @@ class _Tick:
             outcomes = self.state.in_process.outcomes(key)
             return None if outcomes is None else {o.index: o for o in outcomes}
         try:
-            observed = await collect.observe(self.kube, self.resource.namespace, self.resource.uid, name, active.id)
+            observed = await collect.observe(
+                self.kube, self.resource.namespace, self.resource.uid, name, active.id, job_names=active.jobs
+            )
         except KubeError as exc:
             log.warning("%s/%s: cannot read %s run %s: %s", *self._who(), name, active.id, exc)
             return None
