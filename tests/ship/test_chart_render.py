@@ -229,6 +229,9 @@ def test_notes_give_next_steps() -> None:
     assert "rollout status deployment/payload-operator" in text
     assert "kubectl get eps -A" in text
     assert "runner.namespaces" in text, "cluster scope: says where the Job ServiceAccount must exist"
+    assert "label secret dw-admin payloads.durable-workflow.io/consent=true" in text, "Secrets need consent"
+    pinned = render_chart.notes(VALUES["locked-down"], kube_version=NEW_KUBE)
+    assert "(or pinned: apps/dw-admin)" in pinned
     namespaced = render_chart.notes(VALUES["namespaced"], kube_version=NEW_KUBE)
     assert "may read only these Secrets: dw-admin" in namespaced
 
