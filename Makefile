@@ -10,7 +10,7 @@ PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
 PYTEST_FLAGS ?= -q -ra -p no:cacheprovider --durations=15
 
-.PHONY: bootstrap test lint crd demo chart-lint image kind-e2e lock
+.PHONY: bootstrap test lint crd demo chart-lint image cluster-up cluster-down kind-e2e lock
 
 bootstrap:  ## install apt/pip/npm dependencies and build the kube binaries (idempotent)
 	bash scripts/bootstrap.sh
@@ -38,8 +38,17 @@ demo: bootstrap  ## end-to-end demo (scripts/demo.py)
 chart-lint:  ## helm lint + render of the chart (Helm's own library via helm-python-sdk)
 	$(PY) scripts/render-chart.py lint
 
-image:  ## build the container image (needs Docker)
-	docker build -t payload-operator:dev .
+IMAGE ?= payload-operator:dev
+IMAGE_TAR ?= .work/image/payload-operator.tar
+
+image:  ## build the image with Docker, or without a registry on a private dockerd (scripts/build-image.sh)
+	IMAGE=$(IMAGE) bash scripts/build-image.sh --save $(IMAGE_TAR)
+
+cluster-up: image  ## a one-node cluster (kubelet, containerd, CNI) with the image imported; prints KUBECONFIG
+	$(PY) -m tests.support.node up --image $(IMAGE_TAR)
+
+cluster-down:  ## stop what cluster-up started (kubelet first) and clean up after it
+	$(PY) -m tests.support.node down
 
 kind-e2e:  ## kind cluster + image + chart + end-to-end suite (needs Docker; skips visibly without it)
 	bash scripts/kind-e2e.sh

@@ -40,6 +40,8 @@ flock 9
 APT_PACKAGES=(
   ceph-mon ceph-osd radosgw ceph-common uuid-runtime
   lua5.4 rclone coreutils util-linux procps curl ca-certificates openssl make
+  # the node suite (tests/node): the image build (scripts/build-image.sh) and a one-node cluster
+  docker.io mmdebstrap containerd runc containernetworking-plugins socat dnsmasq-base iproute2 golang-go
 )
 command -v npm >/dev/null || APT_PACKAGES+=(nodejs npm)
 "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || APT_PACKAGES+=(python3-venv)

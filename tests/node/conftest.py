@@ -1,0 +1,208 @@
+"""The `node` suite: the operator image, installed by its chart, on a one-node cluster whose Pods and Jobs run.
+
+Fixtures are package-scoped: one image build, one node and one `helm install` serve every test here, and the
+node stops when the last of them ends (before the rest of the run). Every test marks itself `node`.
+
+    node_image   ImageBuild      `make image` (scripts/build-image.sh --save), with its size and build time
+    node         NodeCluster     tests/support/node.py, the image imported into its containerd
+    dw           EmulatedServer  the Durable Workflow emulator on the host (pods reach it through the bridge)
+    release      Release         charts/payload-operator installed with that image, cluster scope, Ready
+    apps         str             the namespace where resources (and therefore their Jobs) live
+
+Timings of interest (image build, node start, install to Ready, a Job's start to its result in status,
+takeover after the active replica is killed) are collected in TIMINGS, printed in the terminal summary and
+written to .work/node-suite/timings.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.dw_emulator import EmulatedServer, Tokens
+from tests.ship.chart import install
+from tests.support.cluster import Cluster, external_kubeconfig
+from tests.support.node import NodeCluster, start_node_cluster
+from tests.support.operator_fixtures import ADMIN_TOKEN, apply, eps_manifest, secret_manifest
+from tests.support.procs import REPO_ROOT
+from tests.support.waiting import wait_for
+
+IMAGE_REPOSITORY = "payload-operator"
+IMAGE_TAG = "dev"
+RELEASE = "payload-operator"
+RELEASE_NAMESPACE = "payload-system"
+APPS = "apps"
+OUT = REPO_ROOT / ".work" / "node-suite"
+TIMINGS: dict[str, float] = {}
+# The image's size budget (docs/install.md): the CI build on the mmdebstrap stand-in base measured 331 MB.
+IMAGE_BUDGET_BYTES = 360_000_000
+
+
+@dataclass(frozen=True)
+class ImageBuild:
+    tar: Path
+    size: int
+    seconds: float
+
+
+@dataclass
+class Release:
+    """The chart as installed: the values used and the cluster it is in."""
+
+    cluster: Cluster
+    values: dict[str, Any]
+    name: str = RELEASE
+    namespace: str = RELEASE_NAMESPACE
+    selector: str = "app.kubernetes.io/component=operator"
+    history: list[str] = field(default_factory=list)
+
+    def pods(self) -> list[dict[str, Any]]:
+        """The operator's pods (not being deleted)."""
+        items = self.cluster.api("GET", f"/api/v1/namespaces/{self.namespace}/pods?labelSelector={self.selector}")
+        return [p for p in items["items"] if not p["metadata"].get("deletionTimestamp")]
+
+    def ready_pods(self) -> list[dict[str, Any]]:
+        return [p for p in self.pods() if pod_ready(p)]
+
+
+def pod_ready(pod: dict[str, Any]) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def record_time(name: str, seconds: float) -> None:
+    TIMINGS[name] = round(seconds, 1)
+
+
+def chart_values(node: NodeCluster, dw: EmulatedServer, tag: str = IMAGE_TAG, **overrides: Any) -> dict[str, Any]:
+    """The chart's values for this node: the imported image (never pulled), short operator intervals, and a
+    tenant policy that admits this node's servers (behind the pods' bridge) and the emulator's payload root."""
+    values: dict[str, Any] = {
+        "image": {"repository": IMAGE_REPOSITORY, "tag": tag, "pullPolicy": "Never"},
+        "config": {"timerInterval": 1, "backoffBase": 1, "backoffMax": 4},
+        "runner": {"namespaces": [APPS]},
+        "livenessProbe": {"initialDelaySeconds": 5, "periodSeconds": 5},
+        "tenantPolicy": {
+            "endpoints": [{"hosts": [f"{node.gateway}/32"]}],
+            "localRoots": [{"path": str(dw.local_root)}],
+        },
+    }
+    return values | overrides
+
+
+def wait_rollout(release: Release, replicas: int, *, image: str | None = None, timeout: float = 180) -> None:
+    """Until `replicas` operator pods (of `image`, when given) are Ready and no other pod remains."""
+
+    def done() -> bool:
+        pods = release.pods()
+        images = {p["spec"]["containers"][0]["image"] for p in pods}
+        ready = [p for p in pods if pod_ready(p)]
+        return len(pods) == len(ready) == replicas and (image is None or images == {image})
+
+    wait_for(done, timeout, interval=0.5, message=f"{replicas} Ready operator pod(s) {image or ''}")
+
+
+# --------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="package")
+def node_image() -> ImageBuild:
+    """`make image`: the image of this commit, saved for containerd."""
+    tar = OUT / "payload-operator.tar"
+    env = {**os.environ, "IMAGE": f"{IMAGE_REPOSITORY}:{IMAGE_TAG}"}
+    t0 = time.monotonic()
+    proc = subprocess.run(
+        ["bash", str(REPO_ROOT / "scripts" / "build-image.sh"), "--save", str(tar)],
+        env=env, capture_output=True, text=True, timeout=1800, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, f"image build failed:\n{proc.stderr[-6000:]}"
+    build = ImageBuild(tar, int(proc.stdout.strip().splitlines()[-1]), time.monotonic() - t0)
+    record_time("image build (s)", build.seconds)
+    TIMINGS["image size (MB)"] = round(build.size / 1e6)
+    return build
+
+
+@pytest.fixture(scope="package")
+def node(node_image: ImageBuild) -> Iterator[NodeCluster]:
+    if external_kubeconfig():
+        pytest.skip("the node suite starts its own node (KUBECONFIG is set: see docs/testing.md for kind)")
+    t0 = time.monotonic()
+    with start_node_cluster([node_image.tar]) as started:
+        record_time("node start incl. image import (s)", time.monotonic() - t0)
+        yield started
+
+
+@pytest.fixture(scope="package")
+def dw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatedServer]:
+    """The server emulator; its local payload root is a host directory Job pods mount (hostPath)."""
+    root = tmp_path_factory.mktemp("node-payloads")
+    root.chmod(0o755)
+    tokens = Tokens(admin=ADMIN_TOKEN, operator="op-token", worker="wk-token")
+    with EmulatedServer(generation="A", tokens=tokens, namespaces=["default"], local_root=root) as server:
+        yield server
+
+
+@pytest.fixture(scope="package")
+def release(node: NodeCluster, dw: EmulatedServer) -> Release:
+    """The chart installed with the built image (cluster scope), its operator pod Ready."""
+    cluster = node.cluster
+    for namespace in (APPS, RELEASE_NAMESPACE):
+        cluster.api("POST", "/api/v1/namespaces", {"metadata": {"name": namespace}})
+    installed = Release(cluster, chart_values(node, dw))
+    t0 = time.monotonic()
+    install(cluster, RELEASE, RELEASE_NAMESPACE, installed.values)
+    wait_rollout(installed, 1)
+    record_time("helm install to operator Ready (s)", time.monotonic() - t0)
+    return installed
+
+
+@pytest.fixture(scope="package")
+def apps(release: Release) -> str:
+    return APPS
+
+
+Deploy = Callable[..., dict[str, Any]]
+
+
+def server_namespaces(dw: EmulatedServer, name: str) -> list[str]:
+    """The two Durable Workflow namespaces of resource `name` (created on the emulator when missing)."""
+    namespaces = [f"{name}-a", f"{name}-b"]
+    for namespace in namespaces:
+        if dw.namespace(namespace) is None:
+            dw.add_namespace(namespace)
+    return namespaces
+
+
+@pytest.fixture
+def deploy(node: NodeCluster, release: Release, dw: EmulatedServer, apps: str) -> Deploy:
+    """An ExternalPayloadStorage (its token Secret and `extra` objects) in `apps`, on the emulator as pods reach it.
+
+    Each resource gets Durable Workflow namespaces of its own (:func:`server_namespaces`), so resources never
+    fight over one server policy.
+    """
+
+    def _deploy(name: str, *extra: dict[str, Any], **spec: Any) -> dict[str, Any]:
+        manifest = eps_manifest(apps, name, dw, **spec)
+        if manifest["spec"]["driver"] != "local":
+            del manifest["spec"]["local"]
+        manifest["spec"]["server"] |= {"url": node.pod_url(dw.url), "namespaces": server_namespaces(dw, name)}
+        apply(node.cluster, secret_manifest(apps, "dw-admin", {"token": ADMIN_TOKEN}), *extra, manifest)
+        return manifest
+
+    return _deploy
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not TIMINGS:
+        return
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "timings.json").write_text(json.dumps(TIMINGS, indent=2) + "\n")
+    terminalreporter.write_sep("-", "node suite timings")
+    for name, value in TIMINGS.items():
+        terminalreporter.write_line(f"{name}: {value}")
