@@ -8,50 +8,20 @@ honest resource. The tenant also cannot forge the verdict itself: `edit` does no
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
 from typing import Any
 
 from tests.dw_emulator import EmulatedServer
 from tests.e2e.conftest import ADMIN_TOKEN, apply, condition, eps_manifest, secret_manifest, wait_condition
-from tests.ship.chart import render
 from tests.support.cluster import Cluster
 from tests.support.hostile_http import HugeReply
 from tests.support.httpserver import local_http_server
-
-Deploy = Callable[..., dict[str, Any]]
-TENANT = "tenant"
-
-
-def tenant_of(cluster: Cluster, namespace: str) -> Cluster:
-    """The cluster as seen by a ServiceAccount with `edit` in `namespace` only: the roles that aggregate into
-    `edit`, the chart's included, bound directly (this control plane runs no aggregation controller)."""
-    roles = ["system:aggregate-to-edit", "system:aggregate-to-view"]
-    for doc in render():
-        if doc.kind == "ClusterRole" and doc.name in ("payload-operator-view", "payload-operator-edit"):
-            apply(cluster, doc.body)
-            roles.append(doc.name)
-    cluster.ensure_serviceaccount(namespace, TENANT)
-    for role in roles:
-        binding = {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "RoleBinding",
-            "metadata": {"name": f"{TENANT}-{role.replace(':', '-')}", "namespace": namespace},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
-            "subjects": [{"kind": "ServiceAccount", "name": TENANT, "namespace": namespace}],
-        }
-        apply(cluster, binding)
-    return dataclasses.replace(cluster, kubeconfig=cluster.serviceaccount_kubeconfig(namespace, TENANT))
-
-
-def can_i(tenant: Cluster, *args: str) -> bool:
-    return tenant.kubectl("auth", "can-i", *args, check=False).stdout.strip() == "yes"
+from tests.support.tenant import can_i, edit_tenant
 
 
 def test_a_tenant_with_only_edit_cannot_turn_the_operator(
     crd: Cluster, operator: object, kube_namespace: str, dw_server: EmulatedServer
 ) -> None:
-    tenant = tenant_of(crd, kube_namespace)
+    tenant = edit_tenant(crd, kube_namespace)
     assert can_i(tenant, "create", "externalpayloadstorages.payloads.durable-workflow.io")
     assert not can_i(tenant, "patch", "externalpayloadstorages.payloads.durable-workflow.io", "--subresource=status")
     assert not can_i(tenant, "get", "secrets", "-n", "default"), "nothing outside its namespace"
