@@ -479,6 +479,27 @@ TENANT = [
         credentials={"connectionString": "BlobEndpoint=http://169.254.169.254/;AccountName=a;AccountKey=k"},
     ),
     TenantCase(
+        "connection string with a lowercase blobendpoint",
+        _azure(credentialsSecretRef={"name": "az"}),
+        ENDPOINTS,
+        credentials={"connectionString": "blobendpoint=http://127.0.0.1:10000/a;AccountName=a;AccountKey=k"},
+    ),
+    TenantCase(
+        "connection string with a secondary endpoint on loopback",
+        _azure(credentialsSecretRef={"name": "az"}),
+        ENDPOINTS,
+        credentials={
+            "connectionString": "BlobEndpoint=https://acct.blob.core.windows.net;"
+            "BlobSecondaryEndpoint=http://127.0.0.1:10000/a;AccountKey=k"
+        },
+    ),
+    TenantCase(
+        "connection string naming a tenant host by account suffix",
+        _azure(credentialsSecretRef={"name": "az"}),
+        ENDPOINTS,
+        credentials={"connectionString": "AccountName=acct;AccountKey=k;EndpointSuffix=evil.example"},
+    ),
+    TenantCase(
         "connection string for the development store",
         _azure(credentialsSecretRef={"name": "az"}),
         ENDPOINTS,

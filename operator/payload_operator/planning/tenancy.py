@@ -205,10 +205,9 @@ def endpoints_of(spec: ExternalPayloadStorageSpec, credentials: Mapping[str, str
         if token_uri is not None:
             found.append(Endpoint(f"token_uri in the Secret's {key}", EndpointUse.GCS, token_uri))
     elif spec.driver is Driver.AZURE and spec.azure:
-        blob = _connection_string_endpoint(credentials.get("connectionString", "")) if credentials else None
-        if blob is not None:
-            found.append(Endpoint("BlobEndpoint of the Secret's connectionString", EndpointUse.AZURE, blob))
-        else:
+        named = _connection_string_endpoints(credentials.get("connectionString", "")) if credentials else []
+        found += [Endpoint(f"{key} of the Secret's connectionString", EndpointUse.AZURE, url) for key, url in named]
+        if not named:
             found.append(Endpoint("spec.azure.accountUrl", EndpointUse.AZURE, spec.azure.account_url, ambient))
         policy = spec.azure.management_policy
         if policy is not None:
@@ -231,20 +230,24 @@ def _token_uri(service_account_json: str) -> str | None:
     return uri if isinstance(uri, str) and uri else None
 
 
-def _connection_string_endpoint(connection_string: str) -> str | None:
-    """The blob endpoint a connection string names (explicitly, or by account name and suffix)."""
-    fields = dict(
-        part.split("=", 1) for part in connection_string.split(";") if "=" in part and not part.startswith("=")
-    )
-    if fields.get("BlobEndpoint"):
-        return fields["BlobEndpoint"]
-    if fields.get("UseDevelopmentStorage", "").lower() == "true":
-        return "http://127.0.0.1:10000/devstoreaccount1"
-    account = fields.get("AccountName")
+def _connection_string_endpoints(connection_string: str) -> list[tuple[str, str]]:
+    """The blob endpoints a connection string names, explicitly or by account name and suffix; keys are
+    case-insensitive, as the Azure SDK reads them."""
+    fields = {
+        key.strip().lower(): value.strip()
+        for key, _, value in (part.partition("=") for part in connection_string.split(";"))
+        if value
+    }
+    named = [(key, fields[key.lower()]) for key in ("BlobEndpoint", "BlobSecondaryEndpoint") if fields.get(key.lower())]
+    if named:
+        return named
+    if fields.get("usedevelopmentstorage", "").lower() == "true":
+        return [("UseDevelopmentStorage", "http://127.0.0.1:10000/devstoreaccount1")]
+    account = fields.get("accountname")
     if not account:
-        return None
-    scheme = fields.get("DefaultEndpointsProtocol", "https")
-    return f"{scheme}://{account}.blob.{fields.get('EndpointSuffix', 'core.windows.net')}"
+        return []
+    scheme = fields.get("defaultendpointsprotocol", "https")
+    return [("AccountName", f"{scheme}://{account}.blob.{fields.get('endpointsuffix', 'core.windows.net')}")]
 
 
 def hosts_to_resolve(endpoints: Iterable[Endpoint]) -> set[str]:
