@@ -37,7 +37,7 @@ async def _tick(cluster: Cluster, config: OperatorConfig) -> None:
 async def test_a_starving_resource_never_starts_under_the_default_policy() -> None:
     kind = CountingKind()
     cluster = Cluster(kind, runner={"type": "InProcess", "shards": 16}, integrity={"concurrency": 256})
-    await _tick(cluster, OperatorConfig())
+    await _tick(cluster, OperatorConfig(tenant_policy=TenantPolicy()))  # the default, whatever the session's env says
     condition = cluster.condition()
     assert (condition["status"], condition["reason"]) == ("False", DENIED)
     for setting in ("inProcessNamespaces", "maxShards", "maxConcurrency", "localRoots"):
