@@ -309,15 +309,18 @@ def test_runs_under_storage_faults_fail_visibly_delete_nothing_and_the_next_run_
     assert len(kubelet.played) >= 2, f"the Job run ran under the fault and after it: {kubelet.played}"
     for name, (fault, kind, bucket, (referenced, orphans, outside)) in cases.items():
         block = run_block(succeeded[name], kind)
-        history = [r["result"] for r in block["recentRuns"]]  # newest first: the faulty run, then successes
-        assert history[-1] == fault.result, f"{name}: {history}"
-        assert set(history[:-1]) == {"Succeeded"}, f"{name}: {history}"
+        # newest first: one or more successes, then the faulty runs (a busy machine may fit in more than one
+        # scheduled run before the fault is cleared, or after it, before this wait looks)
+        history = [r["result"] for r in block["recentRuns"]]
+        successes = next((i for i, result in enumerate(history) if result != "Succeeded"), len(history))
+        assert successes >= 1, f"{name}: {history}"
+        assert set(history[successes:]) == {fault.result}, f"{name}: the faulty runs, and nothing else: {history}"
         assert block["nextRunTime"].endswith(":00Z"), f"{name}: {block['nextRunTime']}"
         assert condition(succeeded[name], CONDITIONS[kind])["status"] == "True", name
         if kind == "retention":
             # On a busy machine more than one run may succeed before this wait sees them: the first one
             # deletes the orphans, any later one finds none left. The bucket is the proof either way.
-            expected = len(orphans) if len(history) == 2 else 0
+            expected = len(orphans) if successes == 1 else 0
             assert block["lastResult"]["orphans"]["deleted"] == expected, f"{name}: {history} {block['lastResult']}"
             assert bucket.keys() == set(referenced + outside), f"{name}: exactly the orphans are gone"
         else:
