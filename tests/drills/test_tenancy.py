@@ -1,4 +1,5 @@
-"""Issue 14's attacks against the running operator, by someone who may only create resources in one namespace.
+"""Issue 14's attacks against the running operator, by someone who may only create resources in one namespace
+(a ServiceAccount with the built-in `edit` role there and nothing else applies every hostile resource).
 
 The operator runs as a process configured like a pod (PAYLOAD_OPERATOR_* variables), with an ambient cloud
 identity it could be tricked into lending: a GCE metadata server and an Azure managed-identity endpoint on
@@ -34,6 +35,7 @@ from tests.dw_emulator import EmulatedServer
 from tests.support.cluster import Cluster
 from tests.support.httpserver import local_http_server
 from tests.support.services import S3Endpoint
+from tests.support.tenant import edit_tenant
 from tests.support.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -226,7 +228,7 @@ def test_the_operators_ambient_token_never_reaches_a_tenant_host(drill: Drill) -
     drill_cluster, namespaces, operator_with, peers = drill.cluster, drill.namespaces, drill.operator_with, drill.peers
     tenant = namespaces("tenant")
     operator = _ambient_operator(operator_with, peers, SERVER_ONLY)
-    apply(drill_cluster, token_secret(tenant), *_capturing(tenant, peers))
+    apply(edit_tenant(drill_cluster, tenant), token_secret(tenant), *_capturing(tenant, peers))
     bodies = wait_all(drill_cluster, tenant, ["borrow-gcs", "borrow-azure"], "PolicySynced", "False", DENIED)
     for name, body in bodies.items():
         message = condition(body, "PolicySynced")["message"]
@@ -246,7 +248,7 @@ def test_the_operators_ambient_token_never_reaches_a_tenant_host(drill: Drill) -
     # The proof that the attack is real: where the admin allows it, the same resources do send the token.
     victim = namespaces("victim")
     allowed = _ambient_operator(operator_with, peers, ALLOWING)
-    apply(drill_cluster, token_secret(victim), *_capturing(victim, peers))
+    apply(edit_tenant(drill_cluster, victim), token_secret(victim), *_capturing(victim, peers))
     wait_for(lambda: bool(peers.gcs.carrying(AMBIENT_TOKEN)), 60, message="the GCS token at the tenant's listener")
     wait_for(lambda: bool(peers.azure.carrying(AMBIENT_TOKEN)), 60, message="the Azure token at the tenant's listener")
     allowed.assert_up()
@@ -281,7 +283,8 @@ def test_host_paths_starving_runners_and_borrowed_identities_are_refused_and_not
         ),
         "ambient": (eps(tenant, "ambient", driver="s3", s3={"bucket": "dw-payloads"}, **common), "ambientCredentials"),
     }
-    apply(drill_cluster, token_secret(tenant), s3_secret(tenant), *(manifest for manifest, _ in cases.values()))
+    manifests = (manifest for manifest, _ in cases.values())
+    apply(edit_tenant(drill_cluster, tenant), token_secret(tenant), s3_secret(tenant), *manifests)
     bodies = wait_all(drill_cluster, tenant, cases, "PolicySynced", "False", DENIED)
     for name, (_, setting) in cases.items():
         message = condition(bodies[name], "PolicySynced")["message"]
@@ -321,7 +324,7 @@ def test_a_lifecycle_rule_over_another_resources_root_is_refused_and_the_bucket_
     )
     rule = {"tmpPrefixes": ["orders/", "billing/tmp/"], "expirationDays": 1}
     grab = eps(attacker, "grab", prefix="namespaces", lifecycle=rule, **common)
-    apply(drill_cluster, token_secret(attacker), s3_secret(attacker), grab)
+    apply(edit_tenant(drill_cluster, attacker), token_secret(attacker), s3_secret(attacker), grab)
     body = wait_all(drill_cluster, attacker, ["grab"], "LifecycleSynced", "False", "OverlapsOtherRoot", 60)["grab"]
     message = condition(body, "LifecycleSynced")["message"]
     assert f"ExternalPayloadStorage {owner}/orders" in message, message

@@ -7,6 +7,8 @@ LifecycleSynced condition; nothing here raises for a storage fault.
 from __future__ import annotations
 
 import asyncio
+import time
+import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -64,11 +66,30 @@ def _sync_rules(
         rule_store.close()
 
 
-async def _foreign_roots(kube: KubeClient, resource: Resource) -> list[ForeignRoot]:
+LISTING_TTL_SECONDS = 5.0
+"""How long one cluster-wide listing of the resources serves the resyncs of unchanged resources: one list
+call per few seconds instead of one per pass. A new or changed resource, the one about to write new rules,
+always lists afresh."""
+
+
+@dataclass(frozen=True)
+class _Listing:
+    taken: float
+    items: list[dict[str, Any]]
+
+
+_listings: weakref.WeakKeyDictionary[KubeClient, _Listing] = weakref.WeakKeyDictionary()
+
+
+async def _foreign_roots(kube: KubeClient, resource: Resource, *, fresh: bool) -> list[ForeignRoot]:
     """The roots of every other resource on the same bucket, across the cluster (not only existing rules)."""
-    listed = await kube.call("GET", f"/apis/{API_GROUP}/{API_VERSION}/{PLURAL}")
-    items = [item for item in listed.get("items") or [] if isinstance(item, dict)]
-    return foreign_roots(resource.spec, resource.uid, items)
+    listing = _listings.get(kube)
+    if fresh or listing is None or time.monotonic() - listing.taken > LISTING_TTL_SECONDS:
+        taken = time.monotonic()
+        listed = await kube.call("GET", f"/apis/{API_GROUP}/{API_VERSION}/{PLURAL}")
+        listing = _Listing(taken, [item for item in listed.get("items") or [] if isinstance(item, dict)])
+        _listings[kube] = listing
+    return foreign_roots(resource.spec, resource.uid, listing.items)
 
 
 def _failure(reason: str, message: str) -> LifecyclePass:
@@ -103,7 +124,7 @@ async def reconcile_lifecycle(
     previous = _previous(status)
     try:
         credentials = await admitted_credentials(kube, resource, admission)
-        foreign = await _foreign_roots(kube, resource)
+        foreign = await _foreign_roots(kube, resource, fresh=spec_changed)
         mode = lifecycle_mode(resource.spec)
         # Opening a provider client costs real CPU: it happens in the worker thread, never on the event loop.
         outcome = await asyncio.to_thread(
