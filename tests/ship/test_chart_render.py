@@ -292,7 +292,8 @@ def test_network_policies_are_optional_and_close_job_pods_to_connections() -> No
         "app.kubernetes.io/managed-by": "payload-operator",
         "app.kubernetes.io/component": "run",
     }
-    assert runner["spec"]["ingress"] == []
+    assert runner["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    assert "ingress" not in runner["spec"], "Ingress without rules: nothing may connect"
     blocked = [b["ipBlock"]["except"] for rule in runner["spec"]["egress"] for b in rule["to"]]
     assert ["169.254.0.0/16"] in blocked, "no cloud metadata endpoint by default"
 
