@@ -141,7 +141,7 @@ def test_hostile_server_answers_are_reported_and_the_operator_stays_up(
     ]
     apply(drill_cluster, token_secret(drill_namespace), *manifests)
     for answer in ANSWERS:
-        body = wait_all(drill_cluster, drill_namespace, [answer.name], answer.condition, "False", answer.reason, 60)
+        body = wait_all(drill_cluster, drill_namespace, [answer.name], answer.condition, "False", answer.reason, 120)
         found = condition(body[answer.name], answer.condition)
         assert answer.message in found["message"], f"{answer.name}: {found}"
         assert len(found["message"]) <= MAX_MESSAGE, f"{answer.name}: message of {len(found['message'])} chars"
@@ -153,7 +153,7 @@ def test_hostile_server_answers_are_reported_and_the_operator_stays_up(
 
     for server in servers.values():
         server.faults.clear()
-    wait_all(drill_cluster, drill_namespace, servers, "Ready", "True", timeout=60)
+    wait_all(drill_cluster, drill_namespace, servers, "Ready", "True", timeout=120)
     operator.assert_up()
 
 
