@@ -144,7 +144,7 @@ def test_server_outage_goes_false_without_hot_loop_and_recovers(
     assert min(gaps) >= 0.7, f"retries must back off, not hot-loop: gaps {gaps}"
     assert max(gaps) >= 2.5, f"backoff must grow: gaps {gaps}"
     dw_server.faults.clear()
-    wait_condition(crd, kube_namespace, "payloads", "Ready", "True", timeout=30)
+    wait_condition(crd, kube_namespace, "payloads", "Ready", "True", timeout=90)
     assert dw_server.policy("orders")["threshold_bytes"] == 5000
 
     dw_server.stop()
@@ -152,7 +152,7 @@ def test_server_outage_goes_false_without_hot_loop_and_recovers(
     body = wait_condition(crd, kube_namespace, "payloads", "PolicySynced", "False", "ServerUnreachable")
     assert condition(body, "StorageReachable")["status"] == "Unknown"
     dw_server.start()
-    wait_condition(crd, kube_namespace, "payloads", "Ready", "True", timeout=30)
+    wait_condition(crd, kube_namespace, "payloads", "Ready", "True", timeout=90)
     assert dw_server.policy("billing")["threshold_bytes"] == 6000
 
 
@@ -187,7 +187,7 @@ def test_semantic_errors_are_false_conditions(
     deploy("no-secret", server={"url": dw_server.url, "tokenSecretRef": {"name": "later"}, "namespaces": ["orders"]})
     wait_condition(crd, kube_namespace, "no-secret", "PolicySynced", "False", "SecretNotFound")
     apply(crd, secret_manifest(kube_namespace, "later", {"token": ADMIN_TOKEN}))
-    wait_condition(crd, kube_namespace, "no-secret", "Ready", "True", timeout=30)
+    wait_condition(crd, kube_namespace, "no-secret", "Ready", "True", timeout=90)
 
 
 def test_storage_unavailable_is_reported(

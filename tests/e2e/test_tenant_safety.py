@@ -45,7 +45,7 @@ def test_a_secret_that_did_not_consent_is_not_read_and_the_condition_says_how_to
     wait_condition(crd, kube_namespace, "honest", "Ready", "True")
 
     crd.kubectl("label", "secret", "-n", kube_namespace, "db-creds", f"{CONSENT_LABEL}=true")
-    wait_condition(crd, kube_namespace, "borrower", "Ready", "True", timeout=30)
+    wait_condition(crd, kube_namespace, "borrower", "Ready", "True", timeout=90)
 
 
 def test_a_secret_value_that_is_not_text_is_a_false_condition(

@@ -183,9 +183,13 @@ def wait_condition(
     kind: str,
     status: str,
     reason: str | None = None,
-    timeout: float = 30.0,
+    timeout: float = 90.0,
 ) -> dict[str, Any]:
-    """Poll until the condition has the status (and reason), for the current generation."""
+    """Poll until the condition has the status (and reason), for the current generation.
+
+    The deadline is generous: a reconcile behind a backoff on a busy machine takes tens of seconds, and a
+    deadline only costs time when the test fails anyway.
+    """
 
     def check() -> dict[str, Any] | None:
         body = get_eps(cluster, namespace, name)
