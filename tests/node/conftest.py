@@ -31,7 +31,7 @@ from tests.dw_emulator import EmulatedServer, Tokens
 from tests.ship.chart import install
 from tests.support.cluster import Cluster, external_kubeconfig
 from tests.support.node import NodeCluster, start_node_cluster
-from tests.support.operator_fixtures import ADMIN_TOKEN, apply, eps_manifest, secret_manifest
+from tests.support.operator_fixtures import ADMIN_TOKEN, apply, eps_manifest, secret_manifest, wait_condition
 from tests.support.procs import REPO_ROOT
 from tests.support.waiting import wait_for
 
@@ -99,13 +99,19 @@ def chart_values(node: NodeCluster, dw: EmulatedServer, tag: str = IMAGE_TAG, **
 
 
 def wait_rollout(release: Release, replicas: int, *, image: str | None = None, timeout: float = 180) -> None:
-    """Until `replicas` operator pods (of `image`, when given) are Ready and no other pod remains."""
+    """Like `kubectl rollout status`: the Deployment's current template has `replicas` Ready pods (of `image`,
+    when given), and no other operator pod remains."""
+    path = f"/apis/apps/v1/namespaces/{release.namespace}/deployments/{release.name}"
 
     def done() -> bool:
+        deployment = release.cluster.api("GET", path)
+        status = deployment.get("status") or {}
+        current = status.get("observedGeneration", 0) >= deployment["metadata"]["generation"]
+        counts = [status.get(k, 0) for k in ("replicas", "updatedReplicas", "readyReplicas", "availableReplicas")]
         pods = release.pods()
         images = {p["spec"]["containers"][0]["image"] for p in pods}
-        ready = [p for p in pods if pod_ready(p)]
-        return len(pods) == len(ready) == replicas and (image is None or images == {image})
+        settled = len(pods) == len([p for p in pods if pod_ready(p)]) == replicas
+        return current and counts == [replicas] * 4 and settled and (image is None or images == {image})
 
     wait_for(done, timeout, interval=0.5, message=f"{replicas} Ready operator pod(s) {image or ''}")
 
@@ -140,11 +146,14 @@ def node(node_image: ImageBuild) -> Iterator[NodeCluster]:
 
 @pytest.fixture(scope="package")
 def dw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatedServer]:
-    """The server emulator; its local payload root is a host directory Job pods mount (hostPath)."""
+    """The server emulator, as a Gen A server that presents payload references (so orphan audits and
+    referenced integrity run); its local payload root is a host directory Job pods mount (hostPath)."""
     root = tmp_path_factory.mktemp("node-payloads")
     root.chmod(0o755)
     tokens = Tokens(admin=ADMIN_TOKEN, operator="op-token", worker="wk-token")
-    with EmulatedServer(generation="A", tokens=tokens, namespaces=["default"], local_root=root) as server:
+    with EmulatedServer(
+        generation="A", tokens=tokens, namespaces=["default"], profile="references", local_root=root
+    ) as server:
         yield server
 
 
@@ -158,8 +167,22 @@ def release(node: NodeCluster, dw: EmulatedServer) -> Release:
     t0 = time.monotonic()
     install(cluster, RELEASE, RELEASE_NAMESPACE, installed.values)
     wait_rollout(installed, 1)
-    record_time("helm install to operator Ready (s)", time.monotonic() - t0)
+    record_time("helm install to operator pod Ready (s)", time.monotonic() - t0)
+    # the pod is Ready as soon as it runs (the chart has no readiness probe): time the first resource too
+    first = resource_manifest(node, dw, APPS, "first")
+    secret = secret_manifest(APPS, "dw-admin", {"token": ADMIN_TOKEN})
+    wait_for(lambda: _applied(cluster, secret, first), 60, message="the chart's CRD serves")
+    wait_condition(cluster, APPS, "first", "Ready", "True", timeout=120)
+    record_time("helm install to the first ExternalPayloadStorage Ready (s)", time.monotonic() - t0)
     return installed
+
+
+def _applied(cluster: Cluster, *manifests: dict[str, Any]) -> bool:
+    try:
+        apply(cluster, *manifests)
+    except subprocess.CalledProcessError:
+        return False
+    return True
 
 
 @pytest.fixture(scope="package")
@@ -188,14 +211,20 @@ def deploy(node: NodeCluster, release: Release, dw: EmulatedServer, apps: str) -
     """
 
     def _deploy(name: str, *extra: dict[str, Any], **spec: Any) -> dict[str, Any]:
-        manifest = eps_manifest(apps, name, dw, **spec)
-        if manifest["spec"]["driver"] != "local":
-            del manifest["spec"]["local"]
-        manifest["spec"]["server"] |= {"url": node.pod_url(dw.url), "namespaces": server_namespaces(dw, name)}
+        manifest = resource_manifest(node, dw, apps, name, **spec)
         apply(node.cluster, secret_manifest(apps, "dw-admin", {"token": ADMIN_TOKEN}), *extra, manifest)
         return manifest
 
     return _deploy
+
+
+def resource_manifest(node: NodeCluster, dw: EmulatedServer, namespace: str, name: str, **spec: Any) -> dict[str, Any]:
+    """An ExternalPayloadStorage on the emulator as pods reach it (local driver unless `spec` says otherwise)."""
+    manifest = eps_manifest(namespace, name, dw, **spec)
+    if manifest["spec"]["driver"] != "local":
+        del manifest["spec"]["local"]
+    manifest["spec"]["server"] |= {"url": node.pod_url(dw.url), "namespaces": server_namespaces(dw, name)}
+    return manifest
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -51,9 +51,10 @@ def test_an_operator_pod_killed_mid_run_and_a_containerd_restart_neither_double_
         message="a new operator pod Ready",
     )
     body = wait_condition(node.cluster, apps, name, "RetentionSucceeded", "True", timeout=240)
-    runs = body["status"]["retention"]["recentRuns"]
-    assert [r["runId"] for r in runs] == [active["id"]], "the run was lost or doubled"
-    assert [j["metadata"]["name"] for j in jobs(node.cluster, apps, name, "retention")] == runs[0]["jobNames"]
+    retention = body["status"]["retention"]
+    assert retention["lastResult"]["runId"] == active["id"], "the run was lost"
+    assert [r["jobNames"] for r in retention["recentRuns"]] == [active["jobs"].split(",")], "the run was doubled"
+    assert [j["metadata"]["name"] for j in jobs(node.cluster, apps, name, "retention")] == active["jobs"].split(",")
     assert len(run_pods(node.cluster, apps, active["id"], "retention")) == 1
 
 

@@ -1,5 +1,5 @@
 """The release's life: RBAC with the operator's real token, `helm upgrade` to a new image and a changed CRD,
-`helm uninstall`, and a namespace-scoped release. Runs last: it uninstalls the suite's release."""
+`helm uninstall`, and a namespace-scoped release. Runs last (test_90): it uninstalls the suite's release."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.dw_emulator import EmulatedServer
-from tests.node.conftest import APPS, RELEASE, Release, chart_values, server_namespaces, wait_rollout
+from tests.node.conftest import APPS, RELEASE, Release, chart_values, resource_manifest, wait_rollout
 from tests.node.helpers import exec_in
 from tests.ship.chart import CHART, CRD_NAME, install, uninstall, upgrade
 from tests.support.cluster import ApiError, Cluster
@@ -19,7 +19,6 @@ from tests.support.operator_fixtures import (
     ADMIN_TOKEN,
     GROUP_PATH,
     apply,
-    eps_manifest,
     secret_manifest,
     wait_condition,
 )
@@ -50,8 +49,9 @@ def token_can(cluster: Cluster, kubeconfig: Path, verb: str, resource: str, name
 def denied(cluster: Cluster, token: str, method: str, path: str, body: Any = None) -> bool:
     """A real call with the token: True when the API server answers 403 Forbidden."""
     as_token = Cluster(cluster.kubeconfig, cluster.server, token, cluster.workdir, ca_cert=cluster.ca_cert)
+    content_type = "application/merge-patch+json" if method == "PATCH" else "application/json"
     try:
-        as_token.api(method, path, body)
+        as_token.api(method, path, body, content_type=content_type)
     except ApiError as exc:
         return exc.status == 403
     return False
@@ -123,14 +123,15 @@ def test_helm_uninstall_keeps_payloads_server_policies_and_the_crd(
     node: NodeCluster, release: Release, dw: EmulatedServer
 ) -> None:
     files = {p for p in dw.local_root.rglob("*") if p.is_file()}
-    policies = {name: dw.policy(name) for name in ("local-runs-a", "local-runs-b", "disrupted-a")}
-    resources = set(_kept_state(node.cluster))
+    items = node.cluster.api("GET", f"{GROUP_PATH}/namespaces/{APPS}/externalpayloadstorages")["items"]
+    resources = {item["metadata"]["name"] for item in items}
+    policies = {ns: dw.policy(ns) for item in items for ns in item["spec"]["server"]["namespaces"]}
     uninstall(node.cluster, RELEASE, release.namespace)
     wait_for(lambda: not release.pods(), 120, message="operator pods gone")
     assert node.cluster.exists(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{CRD_NAME}")
     assert set(_kept_state(node.cluster)) == resources
     assert {p for p in dw.local_root.rglob("*") if p.is_file()} >= files
-    assert {name: dw.policy(name) for name in policies} == policies
+    assert {ns: dw.policy(ns) for ns in policies} == policies  # deletionPolicy Retain: nothing disabled
     assert all(policy and policy.get("enabled") for policy in policies.values())
 
 
@@ -151,26 +152,23 @@ def test_a_namespace_scoped_release_works_in_its_namespace_and_its_token_is_refu
     scoped = Release(cluster, values, name=SCOPED, namespace=f"{SCOPED}-system")
     install(cluster, SCOPED, scoped.namespace, values)
     wait_rollout(scoped, 1)
-    manifest = deploy_in(cluster, node, dw, SCOPED)
-    wait_condition(cluster, SCOPED, manifest["metadata"]["name"], "Ready", "True", timeout=120)
+    manifest = resource_manifest(node, dw, SCOPED, "scoped")
+    apply(cluster, secret_manifest(SCOPED, "dw-admin", {"token": ADMIN_TOKEN}), manifest)
+    wait_condition(cluster, SCOPED, "scoped", "Ready", "True", timeout=120)
 
     (pod,) = scoped.ready_pods()
     token = pod_token(cluster, scoped.namespace, pod["metadata"]["name"])
     kubeconfig = cluster.write_kubeconfig("operator-namespace-scope", token=token)
     eps = "externalpayloadstorages.payloads.durable-workflow.io"
-    assert token_can(cluster, kubeconfig, "list", eps, SCOPED)
-    assert not token_can(cluster, kubeconfig, "list", eps, APPS)
-    assert not token_can(cluster, kubeconfig, "list", eps, None)
+    assert token_can(cluster, kubeconfig, "watch", eps, SCOPED)
+    assert token_can(cluster, kubeconfig, "patch", eps, SCOPED)
+    # outside its namespace: only `list` of resources (every root, for the lifecycle overlap check)
+    assert not token_can(cluster, kubeconfig, "watch", eps, APPS)
+    assert not token_can(cluster, kubeconfig, "patch", eps, APPS)
     assert denied(cluster, token, "GET", f"/api/v1/namespaces/{APPS}/secrets/dw-admin")
-    assert denied(cluster, token, "GET", f"{GROUP_PATH}/namespaces/{APPS}/externalpayloadstorages")
+    assert denied(cluster, token, "GET", f"{GROUP_PATH}/namespaces/{APPS}/externalpayloadstorages/first")
+    patch = {"metadata": {"labels": {"touched": "yes"}}}
+    assert denied(cluster, token, "PATCH", f"{GROUP_PATH}/namespaces/{APPS}/externalpayloadstorages/first", patch)
     apply(cluster, secret_manifest(SCOPED, "other", {"token": "not-for-the-operator"}))
     assert denied(cluster, token, "GET", f"/api/v1/namespaces/{SCOPED}/secrets/other")  # secretNames pins reads
     uninstall(cluster, SCOPED, scoped.namespace)
-
-
-def deploy_in(cluster: Cluster, node: NodeCluster, dw: EmulatedServer, namespace: str) -> dict[str, Any]:
-    """A local-driver resource in `namespace` (the scoped release watches only there)."""
-    manifest = eps_manifest(namespace, "scoped-payloads", dw)
-    manifest["spec"]["server"] |= {"url": node.pod_url(dw.url), "namespaces": server_namespaces(dw, "scoped")}
-    apply(cluster, secret_manifest(namespace, "dw-admin", {"token": ADMIN_TOKEN}), manifest)
-    return manifest
