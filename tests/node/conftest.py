@@ -21,7 +21,7 @@ import os
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,8 +61,8 @@ class Release:
     values: dict[str, Any]
     name: str = RELEASE
     namespace: str = RELEASE_NAMESPACE
+    deployment: str = RELEASE  # the chart's full name: the release name, plus "-payload-operator" if not in it
     selector: str = "app.kubernetes.io/component=operator"
-    history: list[str] = field(default_factory=list)
 
     def pods(self) -> list[dict[str, Any]]:
         """The operator's pods (not being deleted)."""
@@ -101,7 +101,7 @@ def chart_values(node: NodeCluster, dw: EmulatedServer, tag: str = IMAGE_TAG, **
 def wait_rollout(release: Release, replicas: int, *, image: str | None = None, timeout: float = 180) -> None:
     """Like `kubectl rollout status`: the Deployment's current template has `replicas` Ready pods (of `image`,
     when given), and no other operator pod remains."""
-    path = f"/apis/apps/v1/namespaces/{release.namespace}/deployments/{release.name}"
+    path = f"/apis/apps/v1/namespaces/{release.namespace}/deployments/{release.deployment}"
 
     def done() -> bool:
         deployment = release.cluster.api("GET", path)

@@ -27,7 +27,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import ssl
 import subprocess
 import sys
@@ -49,6 +48,7 @@ from tests.support.procs import (
     free_ports,
     make_workdir,
     remove_workdir,
+    stop_signals,
     tail,
     wait_until_ready,
 )
@@ -721,19 +721,10 @@ def _main(argv: Sequence[str] | None = None) -> int:
         print("KUBECONFIG is set; unset it to start a local cluster", file=sys.stderr)
         return 2
     t0 = time.monotonic()
-    with start_cluster() as cluster:
+    with stop_signals() as stop, start_cluster() as cluster:
         print(f"cluster ready in {time.monotonic() - t0:.1f}s; logs in {cluster.workdir}", file=sys.stderr)
         print(f"export KUBECONFIG={cluster.kubeconfig}", flush=True)
-        stop = False
-
-        def _handler(_signum: int, _frame: object) -> None:
-            nonlocal stop
-            stop = True
-
-        signal.signal(signal.SIGTERM, _handler)
-        signal.signal(signal.SIGINT, _handler)
-        while not stop:
-            signal.pause()
+        stop.wait()
     return 0
 
 

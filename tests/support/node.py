@@ -55,6 +55,7 @@ from tests.support.procs import (
     free_ports,
     make_workdir,
     remove_workdir,
+    stop_signals,
     wait_until_ready,
 )
 
@@ -555,15 +556,7 @@ def _listening(host: str, port: int) -> bool:
 # --------------------------------------------------------------------- make cluster-up / cluster-down
 def _serve(state: Path, images: Sequence[Path]) -> int:
     """Run a node until SIGTERM, publishing its kubeconfig and processes in ``state``."""
-    stop = False
-
-    def _handler(_signum: int, _frame: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, _handler)
-    signal.signal(signal.SIGINT, _handler)
-    with start_node_cluster(images) as node:
+    with stop_signals() as stop, start_node_cluster(images) as node:
         shutil.copy(node.cluster.kubeconfig, state / "kubeconfig")
         record: dict[str, Any] = {
             "supervisor": os.getpid(),
@@ -574,8 +567,7 @@ def _serve(state: Path, images: Sequence[Path]) -> int:
             "processes": [[name, node.processes[name].pid] for name in ("kubelet", "containerd", "kube-scheduler")],
         }
         (state / "cluster.json").write_text(json.dumps(record, indent=2))
-        while not stop:
-            signal.pause()
+        stop.wait()
     return 0
 
 

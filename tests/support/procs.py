@@ -14,7 +14,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -155,6 +155,21 @@ class ManagedProcess:
             _signal_group(self.popen.pid, signal.SIGKILL)
         finally:
             self._log.close()
+
+
+@contextlib.contextmanager
+def stop_signals() -> Iterator[threading.Event]:
+    """SIGTERM and SIGINT set the event instead of ending the process, so `with` blocks still clean up.
+
+    For the foreground `up` commands: ``with stop_signals() as stop: ...start...; stop.wait()``.
+    """
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda _signum, _frame: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
