@@ -62,14 +62,15 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         command.print_json(kind, outcome)
     elif outcome.result is not None:
         print(render(outcome.result, *kind.outcome(outcome.result)))
-    return exit_code(kind, outcome)
+    return exit_code(kind, outcome, reported=args.report == "configmap")
 
 
-def exit_code(kind: IntegrityRun, outcome: ShardOutcome) -> int:
+def exit_code(kind: IntegrityRun, outcome: ShardOutcome, *, reported: bool = False) -> int:
     """0 all intact, 1 damage or gaps to look at, 2 no result (unlike the generic mapping, a run that
-    found corrupt objects did its job: it is not a failed run)."""
-    if outcome.result is None:
-        return 2
+    found corrupt objects did its job: it is not a failed run). As a Job, the generic rule: 0 once the
+    result is handed over."""
+    if outcome.result is None or reported:
+        return command.exit_code(kind, outcome, reported=reported)
     return 0 if kind.outcome(outcome.result)[0] == SUCCEEDED else 1
 
 

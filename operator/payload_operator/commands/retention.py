@@ -56,7 +56,7 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         print(f"retention run failed: {outcome.error}")
     else:
         print(render(outcome.result, *kind.outcome(outcome.result)))
-    return command.exit_code(kind, outcome)
+    return command.exit_code(kind, outcome, reported=args.report == "configmap")
 
 
 def _row(section: Mapping[str, Any], fields: tuple[str, ...]) -> str:

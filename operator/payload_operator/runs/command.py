@@ -6,7 +6,8 @@ DW_TOKEN and storage credentials from each provider's own environment chain. Fro
 pod's service account (or KUBECONFIG), and `--report configmap --run-id R` hands the shard's result
 envelope back to the operator in a ConfigMap owned by the shard's Job.
 
-Exit codes: 0 the run succeeded, 1 it finished with problems to look at, 2 it failed.
+Exit codes: 0 the run succeeded, 1 it finished with problems to look at, 2 it failed. A shard that
+handed its result over (`--report configmap`) exits 0 whatever the result says: the operator reports it.
 """
 
 from __future__ import annotations
@@ -139,10 +140,17 @@ async def write_result(
     await kube.apply_owned(configmap)
 
 
-def exit_code(kind: RunKind, outcome: ShardOutcome) -> int:
-    """0, 1 or 2 (see the module docstring)."""
+def exit_code(kind: RunKind, outcome: ShardOutcome, *, reported: bool = False) -> int:
+    """0, 1 or 2 (see the module docstring); 0 for a shard that handed its result to the operator.
+
+    As a Job (`--report configmap`) the verdict travels in the result: status, Events and metrics say
+    what was found. A non-zero exit there would only mark the Job Failed (BackoffLimitExceeded) and page
+    whoever watches failed Jobs for damage already reported, so only a shard without a result fails its Job.
+    """
     if outcome.result is None:
         return EXIT_CODES[RunOutcome.FAILED]
+    if reported:
+        return EXIT_CODES[RunOutcome.SUCCEEDED]
     status, _ = kind.outcome(outcome.result)
     try:
         return EXIT_CODES[RunOutcome(status)]

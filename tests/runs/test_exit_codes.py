@@ -1,0 +1,33 @@
+"""Exit codes of a run's shard: a person at a terminal sees the verdict; a Job only says whether it delivered one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from payload_operator.commands import integrity as integrity_command
+from payload_operator.jobs.integrity import IntegrityRun
+from payload_operator.runs import command
+from payload_operator.runs.results import ShardOutcome, failed
+
+DAMAGED: dict[str, Any] = {"mode": "Both", "checked": 4, "bytes": 40, "ok": 3, "corrupt": 1, "missing": 0}
+INTACT: dict[str, Any] = DAMAGED | {"ok": 4, "corrupt": 0}
+
+
+@pytest.mark.parametrize(
+    ("outcome", "at_a_terminal", "as_a_job"),
+    [
+        (ShardOutcome(0, result=INTACT), 0, 0),
+        (ShardOutcome(0, result=DAMAGED), 1, 0),  # the damage is in the result the operator reports
+        (failed(0, "storage unreachable"), 2, 2),  # no result: the Job fails, and the run records why
+    ],
+    ids=["intact", "damage found", "no result"],
+)
+def test_a_job_that_handed_its_result_over_succeeds_whatever_the_result_says(
+    outcome: ShardOutcome, at_a_terminal: int, as_a_job: int
+) -> None:
+    kind = IntegrityRun()
+    assert integrity_command.exit_code(kind, outcome) == at_a_terminal
+    assert integrity_command.exit_code(kind, outcome, reported=True) == as_a_job
+    assert command.exit_code(kind, outcome, reported=True) == as_a_job
