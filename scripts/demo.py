@@ -18,10 +18,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import yaml
@@ -31,7 +29,7 @@ sys.path.insert(0, str(REPO))
 
 from tests.dw_emulator import EmulatedServer, Tokens  # noqa: E402
 from tests.support.cluster import Cluster, start_cluster  # noqa: E402
-from tests.support.procs import free_ports  # noqa: E402
+from tests.support.procs import free_ports, stop_signals  # noqa: E402
 from tests.support.waiting import wait_for  # noqa: E402
 
 NAMESPACE = "payloads-demo"
@@ -166,10 +164,8 @@ def main() -> int:
 
 def wait_for_stop_signal() -> None:
     """Block until Ctrl-C or SIGTERM; the callers' finally blocks then stop everything in order."""
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    stop.wait()
+    with stop_signals() as stop:
+        stop.wait()
     print("", flush=True)
 
 
