@@ -9,20 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
 
+from split_lock import normalized, pinned_names  # scripts/ is this script's sys.path[0]
+
 TOOLING = {"pip", "setuptools", "wheel"}
-
-
-def normalized(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def pinned(lock: Path) -> set[str]:
-    return {normalized(m.group(1)) for m in re.finditer(r"^([A-Za-z0-9._-]+)==", lock.read_text(), re.MULTILINE)}
 
 
 def installed(python: str) -> set[str]:
@@ -38,7 +31,7 @@ def main() -> None:
     parser.add_argument("--python", default=sys.executable, help="the venv's interpreter (default: this one)")
     parser.add_argument("locks", nargs="+", type=Path)
     args = parser.parse_args()
-    wanted = set().union(*(pinned(lock) for lock in args.locks)) | TOOLING
+    wanted = set().union(*(pinned_names(lock.read_text()) for lock in args.locks)) | TOOLING
     print(" ".join(sorted(installed(args.python) - wanted)))
 
 
