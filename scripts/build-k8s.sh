@@ -31,11 +31,6 @@ flock 8
 if have_all && command -v etcd >/dev/null; then echo "$BIN"; exit 0; fi
 log() { echo "[build-k8s] $*" >&2; }
 mkdir -p "$BIN" "$CACHE/src" "$CACHE/apt/lists/partial" "$CACHE/apt/parts"
-# One build per cache at a time, whoever calls (bootstrap, a test fixture): a second caller would delete the
-# first one's source tree. It waits here, then finds the binaries.
-exec 9>"$CACHE/build.lock"
-flock 9
-if have_all && command -v etcd >/dev/null; then echo "$BIN"; exit 0; fi
 export DEBIAN_FRONTEND=noninteractive
 log "installing build dependencies"
 # shellcheck source=lib/apt.sh
