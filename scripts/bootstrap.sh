@@ -63,22 +63,29 @@ else
   fi
 fi
 
+# sync_venv VENV LOCK...: exactly these locks in the venv. --no-deps so nothing outside them comes in,
+# --require-hashes so the bytes are the locked ones, then pip-sync-style removal of anything else, so a venv
+# made from an older lock converges too. --no-compile: modules compile when first imported; compiling all of
+# them up front (sympy, botocore, ...) took most of the install's CPU.
+sync_venv() {
+  local venv=$1 lock args=() extra
+  shift
+  for lock in "$@"; do args+=(-r "$lock"); done
+  "$venv/bin/python" -m pip install -q --no-compile --require-hashes --no-deps "${args[@]}" >&2
+  extra=$("$venv/bin/python" scripts/venv_extras.py "$@")
+  [ -z "$extra" ] || "$venv/bin/python" -m pip uninstall -q -y $extra >&2
+}
+
 # ------------------------------------------------------------------ main venv
 step_start ".venv"
-# Exactly the locks: --no-deps so nothing outside them comes in, --require-hashes so the bytes are the
-# locked ones; pip-sync-style removal of anything else, so a venv from an older lock converges too.
-# --no-compile: modules compile when first imported; compiling all of them up front (sympy, botocore, ...)
-# took most of the install's CPU.
 VENV_KEY=$(hash_of pyproject.toml requirements.lock requirements-test.lock)
 if [ -x .venv/bin/python ] && [ "$(cat "$STAMPS/venv" 2>/dev/null)" = "$VENV_KEY" ] \
   && .venv/bin/python -c 'import payload_operator, kopf, moto, durable_workflow' 2>/dev/null; then
   step_done "up to date"
 else
   [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-  .venv/bin/python -m pip install -q --no-compile --require-hashes --no-deps -r requirements.lock -r requirements-test.lock >&2
+  sync_venv .venv requirements.lock requirements-test.lock
   .venv/bin/python -m pip install -q --no-deps -e . >&2
-  extra=$(.venv/bin/python scripts/venv_extras.py requirements.lock requirements-test.lock)
-  [ -z "$extra" ] || .venv/bin/python -m pip uninstall -q -y $extra >&2
   .venv/bin/python -m pip check >&2
   .venv/bin/python -c 'import payload_operator, kopf, moto, durable_workflow'
   echo "$VENV_KEY" > "$STAMPS/venv"
@@ -93,9 +100,7 @@ if [ -x .venv-sdk04/bin/python ] && [ "$(cat "$STAMPS/venv-sdk04" 2>/dev/null)" 
 else
   [ -x .venv-sdk04/bin/python ] || "$PYTHON" -m venv .venv-sdk04
   # the provider clients let the old SDK write through its own S3, GCS and Azure drivers in tests
-  .venv-sdk04/bin/python -m pip install -q --no-compile --require-hashes --no-deps -r requirements-sdk04.lock >&2
-  extra=$(.venv/bin/python scripts/venv_extras.py --python .venv-sdk04/bin/python requirements-sdk04.lock)
-  [ -z "$extra" ] || .venv-sdk04/bin/python -m pip uninstall -q -y $extra >&2
+  sync_venv .venv-sdk04 requirements-sdk04.lock
   .venv-sdk04/bin/python -c 'import durable_workflow, boto3, google.cloud.storage, azure.storage.blob'
   echo "$SDK04_KEY" > "$STAMPS/venv-sdk04"
   step_done "installed"

@@ -1,4 +1,4 @@
-"""Print the distributions installed in a venv that none of the given locks pins (space-separated).
+"""Print the distributions installed in this interpreter's venv that none of the given locks pins.
 
 scripts/bootstrap.sh uninstalls them, so a venv made from an older lock converges on the current locks
 (pip install -r only adds and re-versions). The venv's own tooling (pip, setuptools, wheel) and
@@ -28,11 +28,10 @@ def installed(python: str) -> set[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--python", default=sys.executable, help="the venv's interpreter (default: this one)")
     parser.add_argument("locks", nargs="+", type=Path)
     args = parser.parse_args()
     wanted = set().union(*(pinned_names(lock.read_text()) for lock in args.locks)) | TOOLING
-    print(" ".join(sorted(installed(args.python) - wanted)))
+    print(" ".join(sorted(installed(sys.executable) - wanted)))
 
 
 if __name__ == "__main__":
