@@ -223,7 +223,10 @@ def resource_manifest(node: NodeCluster, dw: EmulatedServer, namespace: str, nam
     manifest = eps_manifest(namespace, name, dw, **spec)
     if manifest["spec"]["driver"] != "local":
         del manifest["spec"]["local"]
-    manifest["spec"]["server"] |= {"url": node.pod_url(dw.url), "namespaces": server_namespaces(dw, name)}
+    # 60 s per server call, not 15: the emulator answers from the test process, which a busy machine can
+    # stall for longer than a real server would, and a timed-out cluster-info makes a run (rightly) partial
+    server = {"url": node.pod_url(dw.url), "namespaces": server_namespaces(dw, name), "requestTimeoutSeconds": 60}
+    manifest["spec"]["server"] |= server
     return manifest
 
 
