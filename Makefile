@@ -10,7 +10,7 @@ PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
 PYTEST_FLAGS ?= -q -ra -p no:cacheprovider --durations=15
 
-.PHONY: bootstrap test lint crd demo chart-lint image cluster-up cluster-down kind-e2e lock
+.PHONY: bootstrap test lint crd demo chart-lint chart-readme image cluster-up cluster-down kind-e2e lock
 
 bootstrap:  ## install apt/pip/npm dependencies and build the kube binaries (idempotent)
 	bash scripts/bootstrap.sh
@@ -37,6 +37,9 @@ demo: bootstrap  ## end-to-end demo (scripts/demo.py)
 
 chart-lint:  ## helm lint + render of the chart (Helm's own library via helm-python-sdk)
 	$(PY) scripts/render-chart.py lint
+
+chart-readme:  ## regenerate charts/payload-operator/README.md from values.yaml (tests/ship/test_chart_readme.py checks it)
+	$(PY) scripts/chart_readme.py
 
 IMAGE ?= payload-operator:dev
 IMAGE_TAR ?= .work/image/payload-operator.tar

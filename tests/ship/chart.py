@@ -63,7 +63,37 @@ def value_sets(watched: str = "apps") -> dict[str, dict[str, Any]]:
             "runner": {"namespaces": [watched]},
             "secrets": {"pinned": [f"{watched}/dw-admin"]},
         },
+        "day-two": {
+            "replicas": 2,
+            "imagePullSecrets": [{"name": "regcred"}],
+            "podDisruptionBudget": {"enabled": True},
+            "topologySpreadConstraints": [
+                {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway"}
+            ],
+            "runner": {
+                "namespaces": [watched],
+                "nodeSelector": {"payloads.example.com/storage-side": "true"},
+                "tolerations": [{"key": "storage", "operator": "Exists", "effect": "NoSchedule"}],
+                "affinity": {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [PREFERRED_ZONE]}},
+                "imagePullSecrets": [{"name": "regcred"}],
+                "resources": {"requests": {"cpu": "200m", "memory": "512Mi"}, "limits": {"memory": "2Gi"}},
+            },
+            "metrics": {"prometheusRule": {"enabled": True, "additionalRules": [EXTRA_ALERT]}},
+        },
     }
+
+
+PREFERRED_ZONE = {
+    "weight": 1,
+    "preference": {"matchExpressions": [{"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["a"]}]},
+}
+EXTRA_ALERT = {
+    "alert": "PayloadRunsSlow",
+    "expr": "sum by (resource_namespace, resource_name) (payload_operator_run_total) > 100",
+    "for": "1h",
+    "labels": {"severity": "info"},
+    "annotations": {"summary": "Many runs ({{ $labels.resource_namespace }}/{{ $labels.resource_name }})"},
+}
 
 
 VALUE_SET_NAMES = tuple(value_sets())

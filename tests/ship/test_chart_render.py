@@ -16,6 +16,8 @@ import pytest
 import yaml
 
 from tests.ship.chart import (
+    CHART,
+    EXTRA_ALERT,
     NEW_KUBE,
     OLD_KUBE,
     VALUE_SET_NAMES,
@@ -34,6 +36,7 @@ BUILT_IN_GROUPS = (
     "rbac.authorization.k8s.io/v1",
     "apiextensions.k8s.io/v1",
     "networking.k8s.io/v1",
+    "policy/v1",
 )
 
 
@@ -54,8 +57,27 @@ def test_helm_lint_strict_is_clean(value_set: str, kube_version: str) -> None:
         {"logFormat": "xml"},
         {"config": {"timerIntervall": 30}},
         {"image": {"digest": "latest"}},
+        {"runner": {"nodeSelector": {"disk": True}}},
+        {"runner": {"resources": {"requests": {"gpu": 1}}}},
+        {"podDisruptionBudget": {"minAvailable": "half"}},
+        {"topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "zone"}]},
+        {"metrics": {"prometheusRule": {"additionalRules": [{"alert": "NoExpression"}]}}},
+        {"metrics": {"prometheusRule": {"additionalRules": [{"expr": "up == 0"}]}}},
     ],
-    ids=["unknown-key", "bad-scope", "bad-secret-name", "bad-log-format", "typo-in-config", "bad-digest"],
+    ids=[
+        "unknown-key",
+        "bad-scope",
+        "bad-secret-name",
+        "bad-log-format",
+        "typo-in-config",
+        "bad-digest",
+        "runner-node-selector-not-string",
+        "runner-resources-unknown",
+        "pdb-not-a-number",
+        "spread-without-when",
+        "rule-without-expr",
+        "rule-neither-alert-nor-record",
+    ],
 )
 def test_values_schema_refuses_typos_and_bad_values(values: dict[str, Any]) -> None:
     with pytest.raises(helm_python.HelmValuesError):
@@ -302,3 +324,69 @@ def test_pinned_secrets_reach_the_operator() -> None:
     env = {e["name"]: e.get("value") for e in operator_container(render(VALUES["locked-down"]))["env"]}
     assert json.loads(env["PAYLOAD_OPERATOR_PINNED_SECRETS"]) == ["apps/dw-admin"]
     assert "PAYLOAD_OPERATOR_PINNED_SECRETS" not in {e["name"] for e in operator_container(render())["env"]}
+
+
+def _env(docs: list[Any]) -> dict[str, str | None]:
+    return {e["name"]: e.get("value") for e in operator_container(docs)["env"]}
+
+
+def test_runner_placement_reaches_the_operator_as_json() -> None:
+    """Like the Job image and ServiceAccount, placement reaches OperatorConfig as PAYLOAD_OPERATOR_JOB_* (JSON)."""
+    runner = VALUES["day-two"]["runner"]
+    env = _env(render(VALUES["day-two"]))
+    assert json.loads(env["PAYLOAD_OPERATOR_JOB_NODE_SELECTOR"] or "") == runner["nodeSelector"]
+    assert json.loads(env["PAYLOAD_OPERATOR_JOB_TOLERATIONS"] or "") == runner["tolerations"]
+    assert json.loads(env["PAYLOAD_OPERATOR_JOB_AFFINITY"] or "") == runner["affinity"]
+    assert json.loads(env["PAYLOAD_OPERATOR_JOB_IMAGE_PULL_SECRETS"] or "") == [{"name": "regcred"}]
+    assert json.loads(env["PAYLOAD_OPERATOR_JOB_RESOURCES"] or "") == runner["resources"]
+
+
+def test_runner_placement_unset_leaves_the_operator_defaults() -> None:
+    env = _env(render({}))
+    placement = {"NODE_SELECTOR", "TOLERATIONS", "AFFINITY", "IMAGE_PULL_SECRETS"}
+    assert not {f"PAYLOAD_OPERATOR_JOB_{name}" for name in placement} & set(env)
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text())["runner"]["resources"]
+    assert json.loads(env["PAYLOAD_OPERATOR_JOB_RESOURCES"] or "") == defaults
+    assert "PAYLOAD_OPERATOR_JOB_RESOURCES" not in _env(render({"runner": {"resources": None}}))
+
+
+def test_operator_pod_pull_secrets() -> None:
+    pod = one(render(VALUES["day-two"]), "Deployment")["spec"]["template"]["spec"]
+    assert pod["imagePullSecrets"] == [{"name": "regcred"}]
+    assert "imagePullSecrets" not in one(render({}), "Deployment")["spec"]["template"]["spec"]
+
+
+def test_topology_spread_selects_the_operator_pods_unless_given_a_selector() -> None:
+    deployment = one(render(VALUES["day-two"]), "Deployment")
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    (constraint,) = deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]
+    assert constraint["topologyKey"] == "topology.kubernetes.io/zone"
+    assert constraint["labelSelector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+    assert constraint["labelSelector"]["matchLabels"].items() <= pod_labels.items()
+    own = {"matchExpressions": [{"key": "app", "operator": "In", "values": ["x"]}]}
+    given = {"maxSkew": 2, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "DoNotSchedule"}
+    spec = one(render({"topologySpreadConstraints": [{**given, "labelSelector": own}]}), "Deployment")["spec"]
+    assert spec["template"]["spec"]["topologySpreadConstraints"] == [{**given, "labelSelector": own}]
+    assert "topologySpreadConstraints" not in one(render({}), "Deployment")["spec"]["template"]["spec"]
+
+
+def test_pod_disruption_budget_is_optional_and_keeps_a_standby_peer() -> None:
+    assert not find(render({}), "PodDisruptionBudget")
+    docs = render(VALUES["day-two"])
+    pdb = one(docs, "PodDisruptionBudget")
+    assert pdb["apiVersion"] == "policy/v1"
+    assert pdb["spec"] == {
+        "maxUnavailable": 1,
+        "selector": {"matchLabels": one(docs, "Deployment")["spec"]["selector"]["matchLabels"]},
+    }
+    old = one(render(VALUES["day-two"], kube_version=OLD_KUBE), "PodDisruptionBudget")
+    assert old["apiVersion"] == "policy/v1beta1", "policy/v1 arrived in 1.21"
+    chosen = one(render({"podDisruptionBudget": {"enabled": True, "minAvailable": "50%"}}), "PodDisruptionBudget")
+    assert chosen["spec"]["minAvailable"] == "50%"
+    assert "maxUnavailable" not in chosen["spec"], "a PDB takes one of the two"
+
+
+def test_additional_rules_follow_the_shipped_alerts_untemplated() -> None:
+    rules = one(render(VALUES["day-two"]), "PrometheusRule")["spec"]["groups"][0]["rules"]
+    shipped = one(render(VALUES["monitoring"]), "PrometheusRule")["spec"]["groups"][0]["rules"]
+    assert rules == [*shipped, EXTRA_ALERT], "appended as given: Helm leaves {{ $labels.x }} for Prometheus"

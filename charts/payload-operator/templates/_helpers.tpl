@@ -59,6 +59,39 @@ app.kubernetes.io/part-of: payload-operator
 {{- end }}
 {{- end }}
 
+{{/* The operator pods' selector, as the pod template labels them. */}}
+{{- define "payload-operator.operatorSelectorLabels" -}}
+{{ include "payload-operator.selectorLabels" . }}
+app.kubernetes.io/component: operator
+{{- end }}
+
+{{/* topologySpreadConstraints, each without a labelSelector given one that selects the operator's pods (JSON). */}}
+{{- define "payload-operator.topologySpreadConstraints" -}}
+{{- $selector := dict "matchLabels" (include "payload-operator.operatorSelectorLabels" . | fromYaml) }}
+{{- $constraints := list }}
+{{- range .Values.topologySpreadConstraints }}
+{{- $constraint := deepCopy . }}
+{{- if not (hasKey $constraint "labelSelector") }}
+{{- $_ := set $constraint "labelSelector" $selector }}
+{{- end }}
+{{- $constraints = append $constraints $constraint }}
+{{- end }}
+{{- $constraints | toJson }}
+{{- end }}
+
+{{/* Runner Job settings set in values, keyed by their PAYLOAD_OPERATOR_JOB_* suffix (JSON object). */}}
+{{- define "payload-operator.runnerPlacement" -}}
+{{- $runner := .Values.runner }}
+{{- $all := dict "NODE_SELECTOR" $runner.nodeSelector "TOLERATIONS" $runner.tolerations "AFFINITY" $runner.affinity "IMAGE_PULL_SECRETS" $runner.imagePullSecrets "RESOURCES" $runner.resources }}
+{{- $set := dict }}
+{{- range $name, $value := $all }}
+{{- if $value }}
+{{- $_ := set $set $name $value }}
+{{- end }}
+{{- end }}
+{{- $set | toJson }}
+{{- end }}
+
 {{/* The namespaces the operator watches, as a JSON list; [] means every namespace. */}}
 {{- define "payload-operator.watchNamespaces" -}}
 {{- if .Values.watchNamespaces }}
