@@ -18,10 +18,11 @@ bootstrap:  ## install apt/pip/npm dependencies and build the kube binaries (ide
 test: bootstrap  ## the whole suite against real servers
 	$(PY) -m pytest $(PYTEST_FLAGS) $(PYTEST_ARGS)
 
-lint: $(VENV)/bin/ruff  ## ruff check, ruff format --check, mypy (strict, as configured in pyproject.toml)
+lint: $(VENV)/bin/ruff  ## ruff check, ruff format --check, mypy (strict), the import layers (docs/architecture.md)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 # a fresh clone: make the venv from the locks first (no apt, no kube build: lint needs neither)
 $(VENV)/bin/ruff:
@@ -48,10 +49,10 @@ image:  ## build the image with Docker, or without a registry on a private docke
 	IMAGE=$(IMAGE) bash scripts/build-image.sh --save $(IMAGE_TAR)
 
 cluster-up: image  ## a one-node cluster (kubelet, containerd, CNI) with the image imported; prints KUBECONFIG
-	$(PY) -m tests.support.node up --image $(IMAGE_TAR)
+	$(PY) -m devkit.node up --image $(IMAGE_TAR)
 
 cluster-down:  ## stop what cluster-up started (kubelet first) and clean up after it
-	$(PY) -m tests.support.node down
+	$(PY) -m devkit.node down
 
 kind-e2e:  ## kind cluster + image + chart + end-to-end suite (needs Docker; skips visibly without it)
 	bash scripts/kind-e2e.sh

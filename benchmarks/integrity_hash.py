@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # tests.support.services starts moto the way the test-suite does
+sys.path.insert(0, str(REPO))  # devkit.services starts moto the way the test-suite does
 from benchmarks.docs_section import DOCS, replace_section  # noqa: E402
 
 KIB = 2**10
@@ -265,7 +265,7 @@ def run_all(dataset: Dataset, workdir: Path, repeat: int) -> list[Measurement]:
 
 def rgw_results(args: argparse.Namespace, workdir: Path, lengths: list[int]) -> list[Measurement]:
     """The mixed set on Ceph RGW, as installed (beast frontend, Nagle on) and with tcp_nodelay=1."""
-    from tests.support.services import ServiceUnavailable, start_rgw
+    from devkit.services import ServiceUnavailable, start_rgw
 
     results: list[Measurement] = []
     for name, frontend in (("rgw-mixed", ""), ("rgw-mixed-nodelay", "tcp_nodelay=1")):
@@ -446,7 +446,7 @@ def main() -> None:
             local_dataset("big", [args.big_mib * MIB] * big_count, workdir),
         ):
             results += run_all(dataset, workdir, args.repeat)
-        from tests.support.services import start_moto
+        from devkit.services import start_moto
 
         with start_moto() as endpoint:
             for name, lengths in (

@@ -88,7 +88,7 @@ def build_dataset(root: Path, objects: int) -> None:
 def serve(root: Path, objects: int, every: int) -> None:
     """Child process: an emulator whose histories reference every `every`-th object; prints its URL."""
     sys.path.insert(0, str(REPO))
-    from tests.dw_emulator import EmulatedServer, Tokens
+    from devkit.dw_emulator import EmulatedServer, Tokens
 
     server = EmulatedServer(
         tokens=Tokens(admin=TOKEN, operator="bench-op", worker="bench-wk"),

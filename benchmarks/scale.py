@@ -39,16 +39,16 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the drill machinery lives in the test-suite
-from tests.drills import scale  # noqa: E402
-from tests.drills.operator import OperatorProcess  # noqa: E402
-from tests.drills.values import ADMIN_TOKEN  # noqa: E402
-from tests.dw_emulator import EmulatedServer, Tokens  # noqa: E402
-from tests.faultproxy import FaultProxy  # noqa: E402
-from tests.support.cluster import Cluster, start_cluster  # noqa: E402
-from tests.support.naming import unique_name  # noqa: E402
-from tests.support.services import start_moto  # noqa: E402
+from devkit.cluster import Cluster, start_cluster  # noqa: E402
+from devkit.dw_emulator import EmulatedServer, Tokens  # noqa: E402
+from devkit.faultproxy import FaultProxy  # noqa: E402
+from devkit.naming import unique_name  # noqa: E402
+from devkit.operator_process import OperatorProcess  # noqa: E402
+from devkit.services import start_moto  # noqa: E402
+from devkit.values import ADMIN_TOKEN  # noqa: E402
 
 from benchmarks.docs_section import DOCS, replace_section  # noqa: E402
+from devkit import scale  # noqa: E402
 
 SECTION = "## Scale"
 CRD = REPO / "crds" / "externalpayloadstorages.yaml"

@@ -13,7 +13,7 @@ local cluster) is deliberately ignored, so it never turns the next start_cluster
 
 Binaries: ``scripts/build-k8s.sh`` (prints its cached bin dir; override with PAYLOAD_OPERATOR_K8S_BIN).
 
-    python -m tests.support.cluster up      # start one in the foreground; prints KUBECONFIG; Ctrl-C stops
+    python -m devkit.cluster up      # start one in the foreground; prints KUBECONFIG; Ctrl-C stops
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from typing import Any
 
 import yaml
 
-from tests.support.procs import (
+from devkit.procs import (
     REPO_ROOT,
     ManagedProcess,
     ServiceStartError,
@@ -90,7 +90,7 @@ class StaticUser:
 
 @dataclass(frozen=True)
 class PlaneOptions:
-    """How a control plane for a node (tests/support/node.py) differs from the API-server-only default."""
+    """How a control plane for a node (devkit/node.py) differs from the API-server-only default."""
 
     service_cidr: str = "10.0.0.0/24"
     """Its first address is the `kubernetes` Service IP, which the serving certificate names too."""
@@ -714,7 +714,7 @@ def local_control_plane(
 
 
 def _main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.support.cluster")
+    parser = argparse.ArgumentParser(prog="python -m devkit.cluster")
     parser.add_argument("command", choices=["up"], help="up: start a cluster in the foreground until Ctrl-C")
     parser.parse_args(argv)
     if external_kubeconfig():

@@ -1,6 +1,6 @@
 """A one-node Kubernetes cluster whose Pods and Jobs really run, for the `node` test suite.
 
-The control plane of :mod:`tests.support.cluster` (etcd, kube-apiserver, kube-controller-manager, here with
+The control plane of :mod:`devkit.cluster` (etcd, kube-apiserver, kube-controller-manager, here with
 ServiceAccount admission and every controller) plus kube-scheduler, a kubelet, containerd and a CNI bridge,
 all v1.20.2 / apt packages, each with its own directories, sockets and ports (docs/testing.md, "Real node").
 
@@ -13,8 +13,8 @@ talk to (the API server, the Durable Workflow emulator, moto, RGW) listen on 127
 in-cluster config unchanged, with their own ServiceAccount tokens, so RBAC applies to them. No kube-proxy:
 other ClusterIP Services do not route.
 
-    python -m tests.support.node up [--image TAR]   # start in the background; prints `export KUBECONFIG=...`
-    python -m tests.support.node down               # stop what `up` started (kubelet first), clean up after it
+    python -m devkit.node up [--image TAR]   # start in the background; prints `export KUBECONFIG=...`
+    python -m devkit.node down               # stop what `up` started (kubelet first), clean up after it
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from tests.support.cluster import (
+from devkit.cluster import (
     Cluster,
     PlaneOptions,
     _issue_cert,
@@ -48,7 +48,7 @@ from tests.support.cluster import (
     k8s_bin_dir,
     local_control_plane,
 )
-from tests.support.procs import (
+from devkit.procs import (
     REPO_ROOT,
     ManagedProcess,
     ServiceStartError,
@@ -580,7 +580,7 @@ def _up(state: Path, images: Sequence[Path]) -> int:
         (state / stale).unlink(missing_ok=True)
     t0 = time.monotonic()
     with (state / "supervisor.log").open("ab") as log:
-        argv = [sys.executable, "-m", "tests.support.node", "serve", "--state", str(state)]
+        argv = [sys.executable, "-m", "devkit.node", "serve", "--state", str(state)]
         argv += [arg for image in images for arg in ("--image", str(image))]
         supervisor = subprocess.Popen(argv, stdout=log, stderr=log, start_new_session=True, cwd=REPO_ROOT)
     while not (state / "cluster.json").exists():
@@ -620,7 +620,7 @@ def _down(state: Path, timeout: float = 180.0) -> int:
     return 0
 
 
-def _alive(pid: int, marker: str = "tests.support.node") -> bool:
+def _alive(pid: int, marker: str = "devkit.node") -> bool:
     """Whether ``pid`` runs and is still the process recorded (its command line names ``marker``)."""
     try:
         return marker.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -638,7 +638,7 @@ def _stop_pid(pid: int, grace: float = 10.0) -> None:
 
 
 def _main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.support.node", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m devkit.node", description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=["up", "down", "serve"])
     parser.add_argument("--state", type=Path, default=STATE_DIR, help="where the kubeconfig and PIDs are kept")
     parser.add_argument("--image", type=Path, action="append", default=[], help="image archive to import")

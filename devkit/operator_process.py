@@ -15,8 +15,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from tests.support.operator_fixtures import OPERATOR_ENV
-from tests.support.procs import ManagedProcess, free_ports, http_responds, wait_until_ready
-from tests.support.waiting import wait_for
+
+from devkit.procs import ManagedProcess, free_ports, http_responds, wait_until_ready
+from devkit.waiting import wait_for
 
 FAST = OPERATOR_ENV  # injected intervals (the production code path, sooner) and the suite's tenant policy
 START_TIMEOUT = 90.0

@@ -18,14 +18,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import yaml
-
 from tests.drills.kube import eps, s3_secret, token_secret
-from tests.drills.operator import OperatorProcess
-from tests.dw_emulator import EmulatedServer
-from tests.faultproxy import FaultProxy
-from tests.support.cluster import Cluster
-from tests.support.services import S3Endpoint
-from tests.support.waiting import wait_for
+
+from devkit.cluster import Cluster
+from devkit.dw_emulator import EmulatedServer
+from devkit.faultproxy import FaultProxy
+from devkit.operator_process import OperatorProcess
+from devkit.services import S3Endpoint
+from devkit.waiting import wait_for
 
 GROUP_PATH = "/apis/payloads.durable-workflow.io/v1alpha1"
 DEFAULT_TIMER = 30.0  # PAYLOAD_OPERATOR_TIMER_INTERVAL default

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.support.procs import (
+from devkit.procs import (
     REPO_ROOT,
     ManagedProcess,
     ServiceStartError,
@@ -32,7 +32,7 @@ from tests.support.procs import (
     venv_bin,
     wait_until_ready,
 )
-from tests.support.waiting import wait_for
+from devkit.waiting import wait_for
 
 START_TIMEOUT = 60.0
 RGW_START_TIMEOUT = 120.0

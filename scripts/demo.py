@@ -27,10 +27,10 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.dw_emulator import EmulatedServer, Tokens  # noqa: E402
-from tests.support.cluster import Cluster, start_cluster  # noqa: E402
-from tests.support.procs import free_ports, stop_signals  # noqa: E402
-from tests.support.waiting import wait_for  # noqa: E402
+from devkit.cluster import Cluster, start_cluster  # noqa: E402
+from devkit.dw_emulator import EmulatedServer, Tokens  # noqa: E402
+from devkit.procs import free_ports, stop_signals  # noqa: E402
+from devkit.waiting import wait_for  # noqa: E402
 
 NAMESPACE = "payloads-demo"
 CRD = "externalpayloadstorages.payloads.durable-workflow.io"

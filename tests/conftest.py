@@ -19,11 +19,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
-from tests.support.cluster import ApiError, Cluster, start_cluster
-from tests.support.naming import unique_name
-from tests.support.procs import in_ci
-from tests.support.services import (
+from devkit.cluster import ApiError, Cluster, start_cluster
+from devkit.naming import unique_name
+from devkit.procs import in_ci
+from devkit.services import (
     AzuriteEndpoint,
     GcsEndpoint,
     S3Endpoint,

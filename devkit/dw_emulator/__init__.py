@@ -2,7 +2,7 @@
 
 A real aiohttp server (``EmulatedServer``) that implements the endpoints the operator uses, answering
 with the status codes, field names and error shapes of the real server (every captured exchange is
-replayed by ``tests/emulator_tests/test_conformance.py``; see README.md). Gen A defaults to the
+replayed by ``tests/devkit/emulator/test_conformance.py``; see README.md). Gen A defaults to the
 captured server (``profile="captured"``); ``profile="references"`` is a later Gen A that presents
 references:
 

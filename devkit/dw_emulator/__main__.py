@@ -1,4 +1,4 @@
-"""``python -m tests.dw_emulator --port 8080 --generation A --namespace orders …`` (runs until killed)."""
+"""``python -m devkit.dw_emulator --port 8080 --generation A --namespace orders …`` (runs until killed)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from .server import EmulatedServer
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m tests.dw_emulator", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devkit.dw_emulator", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--generation", choices=["A", "B"], default="A")

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from tests.support.counted_rules import CountedRules
+from devkit.counted_rules import CountedRules
 
 FaultKind = Literal["status", "malformed_json", "wrong_content_type", "truncated", "reset"]
 

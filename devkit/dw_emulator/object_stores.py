@@ -1,4 +1,4 @@
-"""Optional :class:`~tests.dw_emulator.storage.ObjectStore` adapters for real provider APIs.
+"""Optional :class:`~devkit.dw_emulator.storage.ObjectStore` adapters for real provider APIs.
 
 ``srv.set_object_store("s3", S3ClientObjectStore(boto3_client))`` makes the emulated ``s3`` driver
 write its objects into a real S3 endpoint (moto, Ceph RGW, MinIO, …) so the operator sees them there;

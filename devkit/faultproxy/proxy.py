@@ -34,9 +34,9 @@ from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from tests.faultproxy import wire
-from tests.faultproxy.log import MAX_BODY, Exchange, ExchangeLog
-from tests.faultproxy.rules import Rule, Rules
+from devkit.faultproxy import wire
+from devkit.faultproxy.log import MAX_BODY, Exchange, ExchangeLog
+from devkit.faultproxy.rules import Rule, Rules
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 Mode = Literal["http", "tcp"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from tests.support.counted_rules import CountedRules
+from devkit.counted_rules import CountedRules
 
 FaultKind = Literal["delay", "status", "drop", "reset", "truncate"]
 """delay: hold the request, then forward it. status: answer it without forwarding. drop: close the

@@ -2,6 +2,6 @@
 
 import sys
 
-from payload_operator.cli import main
+from payload_operator.cli.main import main
 
 sys.exit(main())

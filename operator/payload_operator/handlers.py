@@ -17,22 +17,22 @@ from typing import Any
 import kopf
 from prometheus_client import start_http_server
 
-from payload_operator import metrics
 from payload_operator.adapters.kube import KubeClient
+from payload_operator.adapters.run_context import server_ca_bundle
 from payload_operator.adapters.server import ServerClient
 from payload_operator.adapters.tenancy import admission_for
+from payload_operator.api.resource import Resource
 from payload_operator.api.spec import API_GROUP, API_VERSION, PLURAL, DeletionPolicy
-from payload_operator.backoff import Backoff
-from payload_operator.config import OperatorConfig
-from payload_operator.manifest import Resource
+from payload_operator.core import metrics
+from payload_operator.core.backoff import Backoff
+from payload_operator.core.config import OperatorConfig
 from payload_operator.planning.policy_report import EventNote
 from payload_operator.reconcile import engine
 from payload_operator.reconcile.lifecycle import reconcile_lifecycle, release_lifecycle
 from payload_operator.reconcile.policy import disable_all
 from payload_operator.reconcile.status import add
-from payload_operator.runs.context import server_ca_bundle
-from payload_operator.runs.framework import RunnerState, tick_runs
-from payload_operator.runs.kinds import run_kinds
+from payload_operator.scheduler.framework import RunnerState, tick_runs
+from payload_operator.scheduler.kinds import run_kinds
 
 CONFIG = OperatorConfig()
 RESOURCE = (API_GROUP, API_VERSION, PLURAL)
@@ -143,7 +143,7 @@ async def tick(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) ->
             await _policy_pass(body, patch, memo)
         elif not isinstance(parsed, engine.PassResult) and engine.sweep_pending(parsed, body.get("status")):
             await _sweep_pass(body, patch, memo, parsed)
-        # Scheduled runs (retention, integrity): payload_operator.runs.framework decides and records.
+        # Scheduled runs (retention, integrity): payload_operator.scheduler.framework decides and records.
         runs = await tick_runs(copy.deepcopy(dict(body)), memo.kube, CONFIG, RUN_KINDS, memo.runs)
         if runs.change is not None:
             add(patch, runs.change)

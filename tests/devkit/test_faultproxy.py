@@ -11,9 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
-
-from tests.faultproxy import FaultProxy
-from tests.support.httpserver import local_http_server
+from devkit.faultproxy import FaultProxy
+from devkit.httpserver import local_http_server
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -20,14 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from devkit.cluster import Cluster, start_cluster
+from devkit.dw_emulator import EmulatedServer, Tokens
+from devkit.faultproxy import FaultProxy
+from devkit.naming import unique_name
+from devkit.operator_process import OperatorProcess
+from devkit.values import ADMIN_TOKEN
 
 from tests.conftest import delete_namespace
-from tests.drills.operator import OperatorProcess
-from tests.drills.values import ADMIN_TOKEN
-from tests.dw_emulator import EmulatedServer, Tokens
-from tests.faultproxy import FaultProxy
-from tests.support.cluster import Cluster, start_cluster
-from tests.support.naming import unique_name
 
 REPO = Path(__file__).resolve().parents[2]
 CRD = REPO / "crds" / "externalpayloadstorages.yaml"

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.dw_emulator import EmulatedServer
+from devkit.dw_emulator import EmulatedServer
+
 from tests.e2e.test_admission import GOOD, mutate
 
 

@@ -7,10 +7,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from tests.drills.values import ADMIN_TOKEN, S3_ACCESS_KEY, S3_SECRET_KEY
+from devkit.cluster import Cluster
+from devkit.values import ADMIN_TOKEN, S3_ACCESS_KEY, S3_SECRET_KEY
+from devkit.waiting import wait_for
+
 from tests.e2e.conftest import apply, condition, get_eps, secret_manifest
-from tests.support.cluster import Cluster
-from tests.support.waiting import wait_for
 
 __all__ = ["apply", "condition", "eps", "get_eps", "patch_spec", "s3_secret", "token_secret", "wait_all"]
 

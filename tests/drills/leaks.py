@@ -17,7 +17,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from urllib.parse import quote
 
-from tests.support.cluster import ApiError, Cluster
+from devkit.cluster import ApiError, Cluster
 
 GROUP_PATH = "/apis/payloads.durable-workflow.io/v1alpha1"
 MIN_SECRET = 8  # shorter values would match by coincidence; drills use long, distinctive ones

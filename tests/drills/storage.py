@@ -9,8 +9,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.support.naming import unique_name
-from tests.support.services import AzuriteEndpoint, GcsEndpoint, S3Endpoint
+from devkit.naming import unique_name
+from devkit.services import AzuriteEndpoint, GcsEndpoint, S3Endpoint
 
 PREFIX = "dw"
 S3_SLOWDOWN = (

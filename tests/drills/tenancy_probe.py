@@ -16,7 +16,7 @@ from typing import Any, cast
 
 from payload_operator.adapters.kube import KubeClient
 from payload_operator.adapters.tenancy import Admission
-from payload_operator.manifest import resource_from_body
+from payload_operator.api.resource import resource_from_body
 from payload_operator.planning.tenancy import TenantPolicy
 from payload_operator.reconcile.lifecycle import reconcile_lifecycle
 

@@ -14,14 +14,20 @@ from typing import Any
 
 import pytest
 import yaml
+from devkit.cluster import Cluster
+from devkit.dw_emulator import EmulatedServer
+from devkit.faultproxy import FaultProxy
+from devkit.operator_process import OperatorProcess
+from devkit.services import S3Endpoint
+from devkit.values import SECRETS
 from pydantic import ValidationError
 
+from payload_operator.adapters.history import object_key, parse_reference
+from payload_operator.api.resource import resource_from_body
 from payload_operator.api.spec import ExternalPayloadStorageSpec
-from payload_operator.jobs.references import object_key, parse_reference
-from payload_operator.manifest import resource_from_body
+from payload_operator.planning.bucket_rules import OVERLAPS_OTHER_ROOT, Owner, RuleSet, foreign_roots, plan_sync
 from payload_operator.planning.keys import ReferenceOutsideStorage
-from payload_operator.planning.lifecycle import OVERLAPS_OTHER_ROOT, Owner, RuleSet, foreign_roots, plan_sync
-from payload_operator.planning.lifecycle_dialects import S3Dialect
+from payload_operator.planning.rule_dialects import S3Dialect
 from payload_operator.planning.tenancy import TenantPolicy, decide, endpoints_of, refusal_message
 from payload_operator.reconcile.engine import describe_validation_error
 from tests.drills.hostile_cases import (
@@ -39,13 +45,7 @@ from tests.drills.hostile_cases import (
 )
 from tests.drills.kube import apply, condition, eps, s3_secret, token_secret, wait_all
 from tests.drills.leaks import assert_no_secrets, gather
-from tests.drills.operator import OperatorProcess
 from tests.drills.storage import Bucket, payload_key, s3_bucket
-from tests.drills.values import SECRETS
-from tests.dw_emulator import EmulatedServer
-from tests.faultproxy import FaultProxy
-from tests.support.cluster import Cluster
-from tests.support.services import S3Endpoint
 
 MAX_MESSAGE = 4096  # what a condition message may grow to, whatever the server sent
 MAX_STATUS = 16384  # what the whole status may grow to

@@ -12,9 +12,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from devkit.cluster import Cluster
+from devkit.dw_emulator import EmulatedServer
+from devkit.faultproxy import FaultProxy
+from devkit.operator_process import OperatorProcess
+from devkit.services import S3Endpoint
+from devkit.values import SECRETS
+from devkit.waiting import wait_for
+
 from tests.drills.kube import apply, condition, eps, get_eps, s3_secret, token_secret, wait_all
 from tests.drills.leaks import assert_no_secrets, gather
-from tests.drills.operator import OperatorProcess
 from tests.drills.storage import (
     FOREIGN_RULES,
     PREFIX,
@@ -26,12 +33,6 @@ from tests.drills.storage import (
     seeded_foreign,
     spec_block,
 )
-from tests.drills.values import SECRETS
-from tests.dw_emulator import EmulatedServer
-from tests.faultproxy import FaultProxy
-from tests.support.cluster import Cluster
-from tests.support.services import S3Endpoint
-from tests.support.waiting import wait_for
 
 HOLD = 120.0  # longer than any drill step: the held call only ends with the kill
 NAMESPACES = ("orders", "billing")

@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import psutil
+from devkit.cluster import Cluster
+from devkit.dw_emulator import EmulatedServer
+from devkit.hostile_http import ChunkedHugeReply, HugeReply
+from devkit.httpserver import local_http_server
+from devkit.operator_process import OperatorProcess
+from devkit.waiting import wait_for
 
 from tests.drills.kube import apply, condition, eps, get_eps, patch_spec, token_secret, wait_all
-from tests.drills.operator import OperatorProcess
-from tests.dw_emulator import EmulatedServer
-from tests.support.cluster import Cluster
-from tests.support.hostile_http import ChunkedHugeReply, HugeReply
-from tests.support.httpserver import local_http_server
-from tests.support.waiting import wait_for
 
 MARGIN_KIB = 100 * 1024  # far below one 300 MiB reply, far above the operator's own jitter
 

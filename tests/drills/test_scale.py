@@ -1,7 +1,7 @@
 """Drill 4: many resources applied at once all become Ready, and once settled the operator writes nothing.
 
 The test suite runs 40 resources in 10 namespaces; `benchmarks/scale.py` runs the same drill with 300
-and records the figures in docs/benchmarks.md ("Scale"). See `tests/drills/scale.py` for what is
+and records the figures in docs/benchmarks.md ("Scale"). See `devkit/scale.py` for what is
 measured and how the quiet window is bounded by counted resyncs rather than by sleeping.
 """
 
@@ -10,14 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.drills import scale
+from devkit.cluster import Cluster
+from devkit.dw_emulator import EmulatedServer
+from devkit.faultproxy import FaultProxy
+from devkit.operator_process import OperatorProcess
+from devkit.services import S3Endpoint
+from devkit.values import SECRETS
+
+from devkit import scale
 from tests.drills.leaks import assert_no_secrets, gather
-from tests.drills.operator import OperatorProcess
-from tests.drills.values import SECRETS
-from tests.dw_emulator import EmulatedServer
-from tests.faultproxy import FaultProxy
-from tests.support.cluster import Cluster
-from tests.support.services import S3Endpoint
 
 # Four resyncs of every resource with nothing changed prove "no writes at rest" within the test's time limit
 # on a busy machine too; benchmarks/scale.py watches more.

@@ -14,14 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from devkit.cluster import Cluster
+from devkit.dw_emulator import EmulatedServer
+from devkit.faultproxy import Exchange, FaultProxy
+from devkit.operator_process import OperatorProcess
+from devkit.values import SECRETS
+from devkit.waiting import wait_for
+
 from tests.drills.kube import apply, condition, eps, patch_spec, token_secret, wait_all
 from tests.drills.leaks import assert_no_secrets, gather
-from tests.drills.operator import OperatorProcess
-from tests.drills.values import SECRETS
-from tests.dw_emulator import EmulatedServer
-from tests.faultproxy import Exchange, FaultProxy
-from tests.support.cluster import Cluster
-from tests.support.waiting import wait_for
 
 NAMESPACES = ("orders", "billing")
 OLD, NEW = 4096, 8192

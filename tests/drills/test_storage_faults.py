@@ -16,10 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from devkit.cluster import Cluster
+from devkit.dw_emulator import EmulatedServer
+from devkit.faultproxy import FaultProxy
+from devkit.operator_process import OperatorProcess
+from devkit.services import AzuriteEndpoint, GcsEndpoint, S3Endpoint
+from devkit.values import SECRETS
+from devkit.waiting import wait_for
 
 from tests.drills.kube import apply, condition, eps, patch_spec, s3_secret, token_secret, wait_all
 from tests.drills.leaks import assert_no_secrets, gather
-from tests.drills.operator import OperatorProcess
 from tests.drills.storage import (
     FOREIGN_RULES,
     PREFIX,
@@ -36,14 +42,8 @@ from tests.drills.storage import (
     seeded_foreign,
     spec_block,
 )
-from tests.drills.values import SECRETS
-from tests.dw_emulator import EmulatedServer
 from tests.e2e.conftest import secret_manifest
 from tests.e2e.test_retention_e2e import play_kubelet, runner_kubeconfig
-from tests.faultproxy import FaultProxy
-from tests.support.cluster import Cluster
-from tests.support.services import AzuriteEndpoint, GcsEndpoint, S3Endpoint
-from tests.support.waiting import wait_for
 
 DEAD_URL = "http://127.0.0.1:9"  # nothing listens: a call that bypassed the proxy would fail loudly
 LIFECYCLE = {"tmpPrefixes": ["tmp/"], "expirationDays": 10}

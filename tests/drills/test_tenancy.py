@@ -23,20 +23,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from devkit.arm_emulator.tls import write_self_signed
+from devkit.cluster import Cluster
+from devkit.dw_emulator import EmulatedServer
+from devkit.httpserver import local_http_server
+from devkit.operator_process import OperatorProcess
+from devkit.services import S3Endpoint
+from devkit.values import SECRETS
+from devkit.waiting import wait_for
 
 from payload_operator.planning.tenancy import DENIED
-from tests.arm_emulator.tls import write_self_signed
 from tests.drills.kube import apply, condition, eps, patch_spec, s3_secret, token_secret, wait_all
 from tests.drills.leaks import assert_no_secrets, gather
-from tests.drills.operator import OperatorProcess
 from tests.drills.storage import s3_bucket
-from tests.drills.values import SECRETS
-from tests.dw_emulator import EmulatedServer
-from tests.support.cluster import Cluster
-from tests.support.httpserver import local_http_server
-from tests.support.services import S3Endpoint
 from tests.support.tenant import edit_tenant
-from tests.support.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 AMBIENT_TOKEN = f"ambient-{secrets.token_hex(16)}"

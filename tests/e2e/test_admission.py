@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 import yaml
-
-from tests.support.cluster import Cluster
+from devkit.cluster import Cluster
 
 GOOD: dict[str, Any] = {
     "apiVersion": "payloads.durable-workflow.io/v1alpha1",

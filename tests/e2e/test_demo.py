@@ -10,9 +10,8 @@ from pathlib import Path
 
 import psutil
 import pytest
-
-from tests.support.cluster import ApiError, Cluster
-from tests.support.waiting import wait_for
+from devkit.cluster import ApiError, Cluster
+from devkit.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = [sys.executable, str(REPO / "scripts" / "demo.py")]

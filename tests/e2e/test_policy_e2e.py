@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from devkit.cluster import ApiError, Cluster
+from devkit.dw_emulator import EmulatedServer, Tokens
+from devkit.waiting import wait_for
 
-from tests.dw_emulator import EmulatedServer, Tokens
 from tests.e2e.conftest import (
     ADMIN_TOKEN,
     GROUP_PATH,
@@ -24,8 +26,6 @@ from tests.e2e.conftest import (
     secret_manifest,
     wait_condition,
 )
-from tests.support.cluster import ApiError, Cluster
-from tests.support.waiting import wait_for
 
 Deploy = Callable[..., dict[str, Any]]
 

@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from devkit.cluster import Cluster
+from devkit.dw_emulator import EmulatedServer, Tokens
+from devkit.waiting import wait_for
 
-from tests.dw_emulator import EmulatedServer, Tokens
 from tests.e2e.conftest import (
     ADMIN_TOKEN,
     apply,
@@ -32,8 +34,6 @@ from tests.e2e.conftest import (
     wait_condition,
 )
 from tests.retention.conftest import Payloads
-from tests.support.cluster import Cluster
-from tests.support.waiting import wait_for
 
 Deploy = Callable[..., dict[str, Any]]
 RUNNER = "payload-operator-runner"

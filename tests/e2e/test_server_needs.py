@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from devkit.cluster import Cluster
+from devkit.dw_emulator import EmulatedServer
+from devkit.waiting import wait_for
 from kopf.testing import KopfRunner
 
-from tests.dw_emulator import EmulatedServer
 from tests.e2e.conftest import (
     ADMIN_TOKEN,
     apply,
@@ -22,8 +24,6 @@ from tests.e2e.conftest import (
     secret_manifest,
     wait_condition,
 )
-from tests.support.cluster import Cluster
-from tests.support.waiting import wait_for
 
 S3 = {"bucket": "dw-payloads", "region": "eu-west-1"}
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.dw_emulator import EmulatedServer
+from devkit.cluster import Cluster
+from devkit.dw_emulator import EmulatedServer
+from devkit.hostile_http import HugeReply
+from devkit.httpserver import local_http_server
+
 from tests.e2e.conftest import ADMIN_TOKEN, apply, condition, eps_manifest, secret_manifest, wait_condition
-from tests.support.cluster import Cluster
-from tests.support.hostile_http import HugeReply
-from tests.support.httpserver import local_http_server
 from tests.support.tenant import can_i, edit_tenant
 
 

@@ -13,14 +13,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from devkit.cluster import Cluster
+from devkit.dw_emulator import EmulatedServer
+from devkit.waiting import wait_for
 
 from payload_operator.adapters.kube import CONSENT_LABEL
-from payload_operator.runs import jobs as job_objects
-from tests.dw_emulator import EmulatedServer
+from payload_operator.scheduler import job_manifest as job_objects
 from tests.e2e.conftest import ADMIN_TOKEN, apply, condition, get_eps, secret_manifest, wait_condition
 from tests.e2e.test_retention_e2e import AUDIT, jobs_of, play_kubelet, runner_kubeconfig, seeded
-from tests.support.cluster import Cluster
-from tests.support.waiting import wait_for
 
 Deploy = Callable[..., dict[str, Any]]
 

@@ -22,17 +22,17 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import pytest
+from devkit.dw_emulator import EmulatedServer
+from devkit.naming import unique_name
+from devkit.procs import REPO_ROOT, in_ci
 
 from payload_operator.adapters.storage.base import ObjectStore
 from payload_operator.adapters.storage.factory import open_store
+from payload_operator.api.resource import Resource, resource_from_body
 from payload_operator.api.spec import IntegrityMode
-from payload_operator.jobs.integrity import IntegrityRun
-from payload_operator.manifest import Resource, resource_from_body
-from payload_operator.runs.base import RunContext, Shard
-from payload_operator.secrets import SecretValues
-from tests.dw_emulator import EmulatedServer
-from tests.support.naming import unique_name
-from tests.support.procs import REPO_ROOT, in_ci
+from payload_operator.core.run_context import RunContext, Shard
+from payload_operator.core.secrets import SecretValues
+from payload_operator.tasks.integrity.run import IntegrityRun
 
 WRITER = Path(__file__).with_name("sdk_writer.py")
 SDK_PYTHONS = {"2.12.0": Path(sys.executable), "0.4.53": REPO_ROOT / ".venv-sdk04" / "bin" / "python"}

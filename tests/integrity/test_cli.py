@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from devkit.dw_emulator import EmulatedServer
 
-from tests.dw_emulator import EmulatedServer
 from tests.integrity.conftest import (
     Target,
     delete,

@@ -8,9 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
+from devkit.dw_emulator import AzureContainerObjectStore, EmulatedServer, GcsClientObjectStore, S3ClientObjectStore
 
 from payload_operator.api.spec import IntegrityMode
-from tests.dw_emulator import AzureContainerObjectStore, EmulatedServer, GcsClientObjectStore, S3ClientObjectStore
 from tests.integrity.conftest import PROVIDERS, THRESHOLD, Target, object_key, payload_values, write_with_sdk
 
 PREFIX = "team/a"

@@ -10,13 +10,13 @@ from typing import Any
 
 import httpx
 import pytest
+from devkit.dw_emulator import EmulatedServer
 
 from payload_operator.api.spec import IntegrityMode
-from payload_operator.jobs.integrity import IntegrityRun
-from payload_operator.jobs.integrity_report import merge
+from payload_operator.core.run_context import Shard
 from payload_operator.planning.keys import in_sample
-from payload_operator.runs.base import Shard
-from tests.dw_emulator import EmulatedServer
+from payload_operator.tasks.integrity.report import merge
+from payload_operator.tasks.integrity.run import IntegrityRun
 from tests.integrity.conftest import (
     Target,
     delete,

@@ -8,10 +8,10 @@ the damage is done behind everyone's back, the way a disk or an operator error w
 from __future__ import annotations
 
 import pytest
+from devkit.dw_emulator import EmulatedServer
 
 from payload_operator.api.spec import IntegrityMode
-from payload_operator.jobs.integrity import IntegrityRun
-from tests.dw_emulator import EmulatedServer
+from payload_operator.tasks.integrity.run import IntegrityRun
 from tests.integrity.conftest import (
     Target,
     delete,

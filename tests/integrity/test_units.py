@@ -11,20 +11,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from devkit.waiting import async_wait_for
 from hypothesis import given
 from hypothesis import strategies as st
 
+from payload_operator.adapters.history import Reference, object_key
 from payload_operator.adapters.storage.base import StorageAccessDenied
 from payload_operator.adapters.storage.local import LocalStore
-from payload_operator.jobs.hashing import Check, Problem, judge, verify
-from payload_operator.jobs.integrity_report import MAX_BAD, Tally, merge, outcome
-from payload_operator.jobs.pool import BoundedPool
-from payload_operator.jobs.quarantine import quarantine_key
-from payload_operator.jobs.references import Reference, object_key
-from payload_operator.jobs.refset import ReferenceSet
-from payload_operator.manifest import resource_from_body
+from payload_operator.api.resource import resource_from_body
 from payload_operator.planning.keys import ReferenceOutsideStorage, listing_prefixes
-from tests.support.waiting import async_wait_for
+from payload_operator.tasks.integrity.hashing import Check, Problem, judge, verify
+from payload_operator.tasks.integrity.quarantine import quarantine_key
+from payload_operator.tasks.integrity.report import MAX_BAD, Tally, merge, outcome
+from payload_operator.tasks.pool import BoundedPool
+from payload_operator.tasks.refset import ReferenceSet
 
 SHA = hashlib.sha256(b"payload").hexdigest()
 SHA_KEY = f"ns/avro/{SHA[:2]}/{SHA}"

@@ -14,16 +14,16 @@ from typing import Any
 
 import pytest
 from azure.core.credentials import AccessToken
+from devkit.arm_emulator import ArmEmulator
+from devkit.naming import unique_name
+from devkit.services import GcsEndpoint, S3Endpoint
 
-from payload_operator.adapters.lifecycle.azure_arm import AzureArmRules
-from payload_operator.adapters.lifecycle.base import RuleStore
-from payload_operator.adapters.lifecycle.factory import arm_client, open_rule_store
+from payload_operator.adapters.bucket_rules.azure_arm import AzureArmRules
+from payload_operator.adapters.bucket_rules.base import RuleStore
+from payload_operator.adapters.bucket_rules.factory import arm_client, open_rule_store
+from payload_operator.api.resource import Resource, resource_from_body
 from payload_operator.api.spec import API_GROUP, API_VERSION, KIND
-from payload_operator.manifest import Resource, resource_from_body
-from payload_operator.secrets import SecretValues
-from tests.arm_emulator import ArmEmulator
-from tests.support.naming import unique_name
-from tests.support.services import GcsEndpoint, S3Endpoint
+from payload_operator.core.secrets import SecretValues
 
 Rule = dict[str, Any]
 UID_A = "0a0a0a0a-1111-4111-8111-000000000001"

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from devkit.arm_emulator import ArmEmulator
+from devkit.naming import unique_name
 
-from tests.arm_emulator import ArmEmulator
 from tests.lifecycle.benches import ArmBench, AzureAccount, GcsBench, RuleBench, S3Bench
-from tests.support.naming import unique_name
 
 BENCHES = ["moto", pytest.param("rgw", marks=pytest.mark.rgw), "gcs", "azure"]
 

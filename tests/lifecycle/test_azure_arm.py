@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from payload_operator.lifecycle_sync import sync_lifecycle
+from payload_operator.reconcile.bucket_rules import sync_lifecycle
 from tests.lifecycle.benches import ArmBench, AzureAccount, StaticToken
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

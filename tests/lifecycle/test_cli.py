@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 import yaml
+from devkit.services import S3Endpoint
 
-from payload_operator.cli import main
-from payload_operator.lifecycle_sync import sync_lifecycle
+from payload_operator.cli.main import main
+from payload_operator.reconcile.bucket_rules import sync_lifecycle
 from tests.lifecycle.benches import UID_B, S3Bench
-from tests.support.services import S3Endpoint
 
 FOREIGN = {"ID": "logs", "Filter": {"Prefix": "logs/"}, "Status": "Enabled", "Expiration": {"Days": 7}}
 

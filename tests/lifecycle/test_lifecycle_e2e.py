@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.dw_emulator import EmulatedServer
+from devkit.cluster import Cluster
+from devkit.dw_emulator import EmulatedServer
+from devkit.naming import unique_name
+from devkit.services import S3Endpoint
+from devkit.waiting import wait_for
+
 from tests.e2e.conftest import (
     ADMIN_TOKEN,
     apply,
@@ -16,10 +21,6 @@ from tests.e2e.conftest import (
     secret_manifest,
     wait_condition,
 )
-from tests.support.cluster import Cluster
-from tests.support.naming import unique_name
-from tests.support.services import S3Endpoint
-from tests.support.waiting import wait_for
 
 FOREIGN = [
     {"ID": "logs-expire", "Filter": {"Prefix": "logs/"}, "Status": "Enabled", "Expiration": {"Days": 30}},

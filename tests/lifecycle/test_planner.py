@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from payload_operator.api.spec import LifecycleMode
-from payload_operator.planning.lifecycle import (
+from payload_operator.planning.bucket_rules import (
     DesiredRule,
     Owner,
     RuleSet,
@@ -20,7 +20,7 @@ from payload_operator.planning.lifecycle import (
     plan_sync,
     unsafe_reason,
 )
-from payload_operator.planning.lifecycle_dialects import AzureDialect, GcsDialect, HashedClaim, S3Dialect
+from payload_operator.planning.rule_dialects import AzureDialect, GcsDialect, HashedClaim, S3Dialect
 from payload_operator.planning.tmp_expiry import cutoff, expired
 from tests.lifecycle.benches import make_resource
 

@@ -15,9 +15,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from payload_operator.manifest import Resource
-from payload_operator.planning.keys import root
-from payload_operator.planning.lifecycle import (
+from payload_operator.api.resource import Resource
+from payload_operator.planning.bucket_rules import (
     Dialect,
     Owner,
     RuleSet,
@@ -26,7 +25,8 @@ from payload_operator.planning.lifecycle import (
     safe_key_prefixes,
     spec_refusals,
 )
-from payload_operator.planning.lifecycle_dialects import AzureDialect, GcsDialect, S3Dialect
+from payload_operator.planning.keys import root
+from payload_operator.planning.rule_dialects import AzureDialect, GcsDialect, S3Dialect
 from tests.lifecycle.benches import make_resource
 
 OWNER = Owner("shop", "orders", "0a0a0a0a")

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from payload_operator.api.resource import Resource
 from payload_operator.api.status import LifecycleStatus
-from payload_operator.lifecycle_sync import LifecycleOutcome, remove_owned_rules, sync_lifecycle
-from payload_operator.manifest import Resource
+from payload_operator.reconcile.bucket_rules import LifecycleOutcome, remove_owned_rules, sync_lifecycle
 from tests.lifecycle.benches import UID_B, RuleBench, as_multiset
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

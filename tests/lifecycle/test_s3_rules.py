@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 
 import boto3
 from botocore.stub import Stubber
+from devkit.services import S3Endpoint
+from devkit.waiting import wait_for
 
-from payload_operator.adapters.lifecycle.s3 import S3Rules
-from payload_operator.lifecycle_sync import sync_lifecycle
+from payload_operator.adapters.bucket_rules.s3 import S3Rules
+from payload_operator.reconcile.bucket_rules import sync_lifecycle
 from tests.lifecycle.benches import S3Bench
-from tests.support.services import S3Endpoint
-from tests.support.waiting import wait_for
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 PAYLOAD = "dw/avro/5e/5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"

@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from devkit.naming import unique_name
 
 from payload_operator.adapters.storage.base import ObjectStore
 from payload_operator.adapters.storage.factory import open_store
+from payload_operator.api.resource import Resource, resource_from_body
 from payload_operator.api.spec import ManagementPolicy
-from payload_operator.lifecycle_sweep import sweep_tmp
-from payload_operator.manifest import Resource, resource_from_body
+from payload_operator.reconcile.tmp_sweep import sweep_tmp
 from tests.storage.providers import AzureProvider, LocalProvider, Provider, S3Provider
-from tests.support.naming import unique_name
 
 TEMPORARY = ["dw/tmp/a", "dw/tmp/deep/b", "dw/tmp/c1", "dw/tmp/c2", "dw/tmp/c3", "dw/scratch/s"]
 KEPT = ["dw/avro/ab/ab12", "dw/quarantine/ab12.json", "dw/tmpfile", "other/tmp/x", "dw/cache/c"]

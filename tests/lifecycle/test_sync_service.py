@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from payload_operator.adapters.lifecycle.base import ConcurrentUpdate, RulesRejected, Snapshot
+from payload_operator.adapters.bucket_rules.base import ConcurrentUpdate, RulesRejected, Snapshot
 from payload_operator.adapters.storage.base import StorageError, StorageUnreachable
 from payload_operator.api.status import LifecycleStatus
-from payload_operator.lifecycle_sync import sync_lifecycle
-from payload_operator.planning.lifecycle import RuleSet
-from payload_operator.planning.lifecycle_dialects import S3Dialect
+from payload_operator.planning.bucket_rules import RuleSet
+from payload_operator.planning.rule_dialects import S3Dialect
+from payload_operator.reconcile.bucket_rules import sync_lifecycle
 from tests.lifecycle.benches import make_resource
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

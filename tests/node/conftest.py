@@ -4,7 +4,7 @@ Fixtures are package-scoped: one image build, one node and one `helm install` se
 node stops when the last of them ends (before the rest of the run). Every test marks itself `node`.
 
     node_image   ImageBuild      `make image` (scripts/build-image.sh --save), with its size and build time
-    node         NodeCluster     tests/support/node.py, the image imported into its containerd
+    node         NodeCluster     devkit/node.py, the image imported into its containerd
     dw           EmulatedServer  the Durable Workflow emulator on the host (pods reach it through the bridge)
     release      Release         charts/payload-operator installed with that image, cluster scope, Ready
     apps         str             the namespace where resources (and therefore their Jobs) live
@@ -26,14 +26,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from devkit.cluster import Cluster, external_kubeconfig
+from devkit.dw_emulator import EmulatedServer, Tokens
+from devkit.node import NodeCluster, start_node_cluster
+from devkit.procs import REPO_ROOT
+from devkit.waiting import wait_for
 
-from tests.dw_emulator import EmulatedServer, Tokens
 from tests.ship.chart import install
-from tests.support.cluster import Cluster, external_kubeconfig
-from tests.support.node import NodeCluster, start_node_cluster
 from tests.support.operator_fixtures import ADMIN_TOKEN, apply, eps_manifest, secret_manifest, wait_condition
-from tests.support.procs import REPO_ROOT
-from tests.support.waiting import wait_for
 
 IMAGE_REPOSITORY = "payload-operator"
 IMAGE_TAG = "dev"

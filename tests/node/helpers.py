@@ -7,7 +7,7 @@ import urllib.request
 from datetime import datetime
 from typing import Any
 
-from tests.support.cluster import Cluster
+from devkit.cluster import Cluster
 
 GROUP = "payloads.durable-workflow.io"
 

@@ -7,15 +7,15 @@ from typing import Any
 
 import pytest
 import yaml
+from devkit.dw_emulator import EmulatedServer
+from devkit.node import NodeCluster
+from devkit.procs import REPO_ROOT
+from devkit.services import S3Endpoint
+from devkit.waiting import wait_for
 
-from tests.dw_emulator import EmulatedServer
 from tests.node.conftest import IMAGE_BUDGET_BYTES, ImageBuild, Release
 from tests.node.helpers import exec_in, json_lines, kube_time, logs, metrics, sample
-from tests.support.node import NodeCluster
 from tests.support.operator_fixtures import ADMIN_TOKEN, wait_condition
-from tests.support.procs import REPO_ROOT
-from tests.support.services import S3Endpoint
-from tests.support.waiting import wait_for
 
 # the first test pays for the package's fixtures: the image build (3-4 min cold), the node, the install
 pytestmark = [pytest.mark.node, pytest.mark.timeout(1800)]

@@ -10,20 +10,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from devkit.dw_emulator import EmulatedServer
+from devkit.naming import unique_name
+from devkit.node import NodeCluster
+from devkit.services import S3Endpoint
+from devkit.waiting import wait_for
 
-from payload_operator.jobs.quarantine import quarantine_key
-from payload_operator.secrets import SecretValues
-from tests.dw_emulator import EmulatedServer
+from payload_operator.core.secrets import SecretValues
+from payload_operator.tasks.integrity.quarantine import quarantine_key
 from tests.integrity.conftest import Target, flip_byte, object_key, payload_values, read_all, write_with_sdk
 from tests.node.conftest import Deploy, Release, record_time, server_namespaces
 from tests.node.helpers import event_messages, jobs, kube_time, metrics, run_pods, sample
 from tests.retention.conftest import Payloads
 from tests.ship.kube import can_i, service_account
-from tests.support.naming import unique_name
-from tests.support.node import NodeCluster
 from tests.support.operator_fixtures import get_eps, secret_manifest, wait_condition
-from tests.support.services import S3Endpoint
-from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.node
 

@@ -6,15 +6,15 @@ import time
 from typing import Any
 
 import pytest
+from devkit.dw_emulator import EmulatedServer
+from devkit.node import NodeCluster
+from devkit.waiting import wait_for
 
-from tests.dw_emulator import EmulatedServer
 from tests.node.conftest import RELEASE, Deploy, Release, chart_values, record_time, wait_rollout
 from tests.node.helpers import jobs, logs, run_pods
 from tests.node.test_02_job_runs import local_root, seed_local
 from tests.ship.chart import upgrade
-from tests.support.node import NodeCluster
 from tests.support.operator_fixtures import get_eps, wait_condition
-from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.node
 

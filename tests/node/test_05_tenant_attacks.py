@@ -11,15 +11,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from devkit.dw_emulator import EmulatedServer
+from devkit.hostile_http import HugeReply
+from devkit.httpserver import local_http_server
+from devkit.node import NodeCluster
+from devkit.waiting import wait_for
 
-from tests.dw_emulator import EmulatedServer
 from tests.node.conftest import Release, resource_manifest
-from tests.support.hostile_http import HugeReply
-from tests.support.httpserver import local_http_server
-from tests.support.node import NodeCluster
 from tests.support.operator_fixtures import ADMIN_TOKEN, apply, condition, patch_spec, secret_manifest, wait_condition
 from tests.support.tenant import can_i, edit_tenant
-from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.node
 

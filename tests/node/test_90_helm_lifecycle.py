@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from devkit.cluster import ApiError, Cluster
+from devkit.dw_emulator import EmulatedServer
+from devkit.node import NodeCluster
+from devkit.waiting import wait_for
 
-from tests.dw_emulator import EmulatedServer
 from tests.node.conftest import APPS, RELEASE, Release, chart_values, resource_manifest, wait_rollout
 from tests.node.helpers import exec_in
 from tests.ship.chart import CHART, CRD_NAME, install, uninstall, upgrade
-from tests.support.cluster import ApiError, Cluster
-from tests.support.node import NodeCluster
 from tests.support.operator_fixtures import (
     ADMIN_TOKEN,
     GROUP_PATH,
@@ -22,7 +23,6 @@ from tests.support.operator_fixtures import (
     secret_manifest,
     wait_condition,
 )
-from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.node
 

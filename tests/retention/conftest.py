@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from devkit.dw_emulator import EmulatedServer, Tokens
 
-from payload_operator.jobs.retention import RetentionRun
-from payload_operator.manifest import Resource, resource_from_body
-from payload_operator.runs.base import RunContext, Shard
-from payload_operator.runs.results import conclude, succeeded
-from tests.dw_emulator import EmulatedServer, Tokens
+from payload_operator.api.resource import Resource, resource_from_body
+from payload_operator.core.run_context import RunContext, Shard
+from payload_operator.scheduler.results import conclude, succeeded
+from payload_operator.tasks.retention.run import RetentionRun
 
 ADMIN = "adm-retention"
 NAMESPACES = ("orders", "billing")

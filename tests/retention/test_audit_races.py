@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from devkit.waiting import wait_for
 
 from payload_operator.adapters.storage.base import ObjectStore
-from payload_operator.jobs import retention
+from payload_operator.tasks.retention import run as retention
 from tests.retention.conftest import Payloads, ServerFactory, resource_of, run_retention
-from tests.support.waiting import wait_for
 
 
 class Writer(threading.Thread):

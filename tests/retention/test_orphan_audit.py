@@ -6,8 +6,9 @@ import logging
 from pathlib import Path
 
 import pytest
+from devkit.procs import free_port
 
-from payload_operator.manifest import resource_from_body
+from payload_operator.api.resource import resource_from_body
 from payload_operator.planning.keys import payload_key
 from tests.retention.conftest import (
     NAMESPACES,
@@ -18,7 +19,6 @@ from tests.retention.conftest import (
     resource_of,
     run_retention,
 )
-from tests.support.procs import free_port
 
 
 def seed(payloads: Payloads) -> None:

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from payload_operator.jobs import server_passes
+from payload_operator.tasks.retention import server_passes
 from tests.retention.conftest import Payloads, ServerFactory, resource_of, run_retention
 
 NO_AUDIT = {"orphanAudit": {"enabled": False}}

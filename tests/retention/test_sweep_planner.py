@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from payload_operator.adapters.storage.base import ObjectInfo
 from payload_operator.planning.keys import payload_key
-from payload_operator.planning.sweep import SweepTally, Verdict, parse_duration, plan, still_deletable
+from payload_operator.planning.objects import ObjectInfo
+from payload_operator.planning.orphans import ObjectClass, SweepTally, parse_duration, plan, still_deletable
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 PREFIXES = st.sampled_from(["", "namespaces/orders", "a/b/c"])
@@ -75,7 +75,7 @@ def test_a_referenced_object_stays_referenced_however_old() -> None:
     tally = SweepTally()
     old = ObjectInfo(key, 5, NOW - timedelta(days=3650))
     assert plan([old], {key}, prefix="", now=NOW, min_age=timedelta(0), tally=tally) == []
-    assert tally.counts[Verdict.REFERENCED] == 1
+    assert tally.counts[ObjectClass.REFERENCED] == 1
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("72h", 259200), ("1d12h", 129600), ("90s", 90), ("1h30m", 5400)])

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from payload_operator.manifest import Resource, resource_from_body
-from payload_operator.runs.base import RunContext
+from payload_operator.api.resource import Resource, resource_from_body
+from payload_operator.core.run_context import RunContext
 
 UID = "6f1c2a9e-3b7d-4e21-9c55-0a1b2c3d4e5f"
 

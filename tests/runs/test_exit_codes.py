@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from payload_operator.commands import integrity as integrity_command
-from payload_operator.jobs.integrity import IntegrityRun
-from payload_operator.runs import command
-from payload_operator.runs.results import ShardOutcome, failed
+from payload_operator.cli import integrity as integrity_command
+from payload_operator.scheduler import command
+from payload_operator.scheduler.results import ShardOutcome, failed
+from payload_operator.tasks.integrity.run import IntegrityRun
 
 DAMAGED: dict[str, Any] = {"mode": "Both", "checked": 4, "bytes": 40, "ok": 3, "corrupt": 1, "missing": 0}
 INTACT: dict[str, Any] = DAMAGED | {"ok": 4, "corrupt": 0}

@@ -8,16 +8,17 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+from devkit.waiting import async_wait_for
 from prometheus_client import REGISTRY
 
 from payload_operator.adapters.kube import KubeClient, SecretNotFound
-from payload_operator.config import OperatorConfig
+from payload_operator.core.config import OperatorConfig
+from payload_operator.core.run_context import RunContext
+from payload_operator.core.secrets import SecretValues
 from payload_operator.planning.tenancy import LocalRootGrant, TenantPolicy
-from payload_operator.runs.base import RunContext, RunKind
-from payload_operator.runs.framework import RunnerState, tick_runs
-from payload_operator.secrets import SecretValues
+from payload_operator.scheduler.framework import RunnerState, tick_runs
+from payload_operator.scheduler.kinds import RunKind
 from tests.runs.helpers import CountingKind, body
-from tests.support.waiting import async_wait_for
 
 CREATED = datetime(2026, 3, 1, 9, 17, 0, tzinfo=UTC)
 # The admin allows what these resources ask for: InProcess runs on a local root (docs/security.md).
@@ -247,8 +248,9 @@ async def test_resources_without_the_block_are_left_alone() -> None:
 
 
 def test_an_integrity_run_with_damage_names_the_bad_keys_in_a_warning() -> None:
-    from payload_operator.runs.framework import run_events
-    from payload_operator.runs.results import Conclusion, RunOutcome
+    from payload_operator.api.status import RunOutcome
+    from payload_operator.scheduler.framework import run_events
+    from payload_operator.scheduler.results import Conclusion
 
     result = {
         "missing": 1,

@@ -9,13 +9,15 @@ from typing import Any
 
 import pytest
 
-from payload_operator.manifest import resource_from_body
+from payload_operator.api.resource import resource_from_body
+from payload_operator.api.status import RunOutcome
+from payload_operator.core.run_context import Shard
 from payload_operator.reconcile.published import owner_reference
-from payload_operator.runs import bookkeeping, collect, jobs
-from payload_operator.runs.base import Shard
-from payload_operator.runs.bookkeeping import ActiveRun
-from payload_operator.runs.collect import Observation
-from payload_operator.runs.results import Conclusion, RunOutcome, conclude, failed, parse_envelope, succeeded
+from payload_operator.scheduler import bookkeeping, collect
+from payload_operator.scheduler import job_manifest as jobs
+from payload_operator.scheduler.bookkeeping import ActiveRun
+from payload_operator.scheduler.collect import Observation
+from payload_operator.scheduler.results import Conclusion, conclude, failed, parse_envelope, succeeded
 from tests.runs.helpers import UID, CountingKind, body, resource
 
 START = datetime(2026, 3, 2, 0, 0, 3, tzinfo=UTC)

@@ -6,14 +6,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import cast
 
+from devkit.waiting import async_wait_for
+
 from payload_operator.adapters.kube import KubeClient
-from payload_operator.config import OperatorConfig
+from payload_operator.core.config import OperatorConfig
 from payload_operator.planning.tenancy import DENIED, TenantPolicy
-from payload_operator.runs.framework import tick_runs
-from payload_operator.runs.inprocess import RunKey
+from payload_operator.scheduler.framework import tick_runs
+from payload_operator.scheduler.inprocess_runner import RunKey
 from tests.runs.helpers import UID, CountingKind
 from tests.runs.test_framework_in_process import Cluster, FakeKube
-from tests.support.waiting import async_wait_for
 
 CREATED = datetime(2026, 3, 1, 9, 17, 0, tzinfo=UTC)
 AZURE = {

@@ -15,8 +15,7 @@ from types import ModuleType
 from typing import Any
 
 import helm_python
-
-from tests.support.cluster import Cluster
+from devkit.cluster import Cluster
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "payload-operator"

@@ -13,10 +13,10 @@ import os
 from collections.abc import Callable, Iterator
 
 import pytest
+from devkit.cluster import Cluster, start_cluster
 
 from tests.conftest import delete_namespace
 from tests.ship.kube import create_namespace
-from tests.support.cluster import Cluster, start_cluster
 
 # The user's choice, read at collection: other fixtures (tests/e2e's operator) export KUBECONFIG for their own
 # cluster while the session runs, and these tests must not follow them there.

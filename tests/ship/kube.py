@@ -7,10 +7,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import yaml
-
-from tests.support.cluster import ApiError, Cluster
-from tests.support.naming import unique_name
-from tests.support.waiting import wait_for
+from devkit.cluster import ApiError, Cluster
+from devkit.naming import unique_name
+from devkit.waiting import wait_for
 
 
 def create_namespace(cluster: Cluster, prefix: str) -> str:

@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from tests.support.procs import in_ci
+from devkit.procs import in_ci
 
 SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "argocd" / "health.lua"
 HARNESS = """

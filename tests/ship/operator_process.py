@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from devkit.procs import ManagedProcess, free_ports, http_responds, wait_until_ready
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.operator_fixtures import OPERATOR_ENV
-from tests.support.procs import ManagedProcess, free_ports, http_responds, wait_until_ready
 
 FAST = OPERATOR_ENV  # injected intervals (the production code path, sooner) and the suite's tenant policy
 CHART_LIVENESS = "--liveness=http://0.0.0.0:8081/healthz"

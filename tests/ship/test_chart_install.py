@@ -6,10 +6,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from devkit.cluster import Cluster
 
 from tests.ship.chart import CRD_NAME, VALUE_SET_NAMES, install, render, uninstall, value_sets
 from tests.ship.kube import apply, delete_crds, wait_established
-from tests.support.cluster import Cluster
 
 PEERING_CRDS = ("clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev")
 # What the Prometheus operator would have installed; only their kinds matter to these tests.

@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from devkit.cluster import Cluster
+from devkit.waiting import wait_for
 
 from tests.conftest import delete_namespace
 from tests.e2e.conftest import GROUP_PATH
 from tests.ship.chart import CHART, CRD_FILE, CRD_NAME, install, sync_chart_crd, uninstall, upgrade
 from tests.ship.kube import apply, delete_crds, wait_established
-from tests.support.cluster import Cluster
-from tests.support.waiting import wait_for
 
 RELEASE = "payload-operator"
 

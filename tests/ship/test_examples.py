@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 import yaml
+from devkit.cluster import Cluster
 
 from payload_operator.adapters.kube import CONSENT_LABEL
-from payload_operator.manifest import resource_from_body
+from payload_operator.api.resource import resource_from_body
 from tests.ship.chart import CHART, CRD_NAME, REPO, render
 from tests.ship.kube import apply, delete_crds, kustomize, wait_established
-from tests.support.cluster import Cluster
 
 EXAMPLES = REPO / "examples"
 DRIVER_EXAMPLES = sorted(p.parent for p in EXAMPLES.glob("*/externalpayloadstorage.yaml"))

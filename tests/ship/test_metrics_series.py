@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from prometheus_client import REGISTRY
 
-from payload_operator import metrics
+from payload_operator.core import metrics
 
 
 @dataclass(frozen=True)

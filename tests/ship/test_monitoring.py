@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from devkit.procs import in_ci
 
-from payload_operator import metrics
+from payload_operator.core import metrics
 from tests.ship.chart import CHART, one, render, value_sets
-from tests.support.procs import in_ci
 
 DASHBOARD = CHART / "dashboards" / "payload-operator.json"
 # Labels Prometheus adds to every scraped series, so selectors may use them without the operator exporting them.
@@ -29,7 +29,7 @@ def _promql() -> Any:
 
 
 def exported() -> dict[str, set[str]]:
-    """Exposed sample name -> label names, for every series of payload_operator.metrics."""
+    """Exposed sample name -> label names, for every series of payload_operator.core.metrics."""
     series: dict[str, set[str]] = {}
     for value in vars(metrics).values():
         name, kind, labels = (
@@ -74,7 +74,7 @@ def _check(expressions: dict[str, str]) -> None:
         used = selectors(expression)
         assert used, f"{where}: reads no series"
         for name, labels in used:
-            assert name in series, f"{where}: {name} is not exported by payload_operator.metrics"
+            assert name in series, f"{where}: {name} is not exported by payload_operator.core.metrics"
             assert labels <= series[name] | TARGET_LABELS, f"{where}: {name} has no label(s) {labels - series[name]}"
 
 

@@ -14,17 +14,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from devkit.cluster import ApiError, Cluster
+from devkit.dw_emulator import EmulatedServer, Tokens
+from devkit.waiting import wait_for
 
 from tests.conftest import delete_namespace
-from tests.dw_emulator import EmulatedServer, Tokens
 from tests.e2e.conftest import condition, eps_manifest, secret_manifest, wait_condition
 from tests.ship.chart import CRD_NAME, install, operator_container, render, uninstall
 from tests.ship.kube import apply, can_i, create_namespace, delete_crds, service_account, wait_established
 from tests.ship.lua_health import health
 from tests.ship.operator_process import OperatorProcess, start_operator
-from tests.support.cluster import ApiError, Cluster
 from tests.support.operator_fixtures import ADMIN_TOKEN
-from tests.support.waiting import wait_for
 
 RELEASE = "payload-operator"
 FORBIDDEN_SIGNS = ("Forbidden", "forbidden", "Not enough permissions", "APIForbiddenError", " 403")

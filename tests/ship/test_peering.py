@@ -6,15 +6,16 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from devkit.cluster import Cluster
+from devkit.dw_emulator import EmulatedServer
+from devkit.waiting import wait_for
+
 from tests.conftest import delete_namespace
-from tests.dw_emulator import EmulatedServer
 from tests.e2e.conftest import eps_manifest, secret_manifest, wait_condition
 from tests.ship.chart import CRD_NAME, install, operator_container, render, uninstall
 from tests.ship.kube import apply, delete_crds, wait_established
 from tests.ship.operator_process import OperatorProcess, start_operator
-from tests.support.cluster import Cluster
 from tests.support.operator_fixtures import ADMIN_TOKEN
-from tests.support.waiting import wait_for
 
 RELEASE = "payload-operator"
 PEERING_CRDS = ("clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from payload_operator.cli import SUBCOMMANDS, build_parser
+from payload_operator.cli.main import SUBCOMMANDS, build_parser
 
 REPO = Path(__file__).resolve().parents[2]
 README = (REPO / "README.md").read_text()

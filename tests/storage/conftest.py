@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from devkit.naming import unique_name
 
 from payload_operator.adapters.storage.base import ObjectStore
 from payload_operator.adapters.storage.factory import open_store
 from tests.storage.providers import AzureProvider, GcsProvider, LocalProvider, Provider, S3Provider
-from tests.support.naming import unique_name
 
 PROVIDERS = ["s3", pytest.param("s3-rgw", marks=pytest.mark.rgw), "gcs", "azure", "local"]
 

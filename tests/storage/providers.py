@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from devkit.procs import free_port
+from devkit.services import AzuriteEndpoint, GcsEndpoint, S3Endpoint
 
 from payload_operator.adapters.storage.base import ObjectStore
 from payload_operator.api.spec import ExternalPayloadStorageSpec
-from payload_operator.secrets import SecretValues
-from tests.support.procs import free_port
-from tests.support.services import AzuriteEndpoint, GcsEndpoint, S3Endpoint
+from payload_operator.core.secrets import SecretValues
 
 SERVER = {"url": "http://dw.invalid", "tokenSecretRef": {"name": "dw-token"}, "namespaces": ["default"]}
 

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
+from devkit.naming import unique_name
 
 from payload_operator.adapters.storage.base import (
     BucketNotFound,
@@ -20,9 +21,8 @@ from payload_operator.adapters.storage.base import (
 )
 from payload_operator.adapters.storage.bulk import delete_all
 from payload_operator.adapters.storage.factory import open_store
-from payload_operator.secrets import SecretValues
+from payload_operator.core.secrets import SecretValues
 from tests.storage.providers import Provider
-from tests.support.naming import unique_name
 
 # Includes "a-c" < "a/b" < "a0": "-" sorts before "/" and "/" before "0", which a naive directory
 # walk (visiting "a/" before "a-c") gets wrong.

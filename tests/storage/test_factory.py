@@ -17,7 +17,7 @@ from payload_operator.adapters.storage.factory import open_store
 from payload_operator.adapters.storage.gcs import GcsStore
 from payload_operator.adapters.storage.local import LocalStore
 from payload_operator.adapters.storage.s3 import S3Store
-from payload_operator.secrets import SecretValues
+from payload_operator.core.secrets import SecretValues
 from tests.storage.providers import dead_url, make_spec
 
 S3_BLOCK = {"bucket": "payloads", "region": "eu-west-1", "endpoint": "http://s3.local:9000", "forcePathStyle": True}

@@ -10,9 +10,9 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
+from devkit.httpserver import local_http_server
 
 from payload_operator.adapters.storage import quickack
-from tests.support.httpserver import local_http_server
 
 pytestmark = pytest.mark.skipif(quickack.TCP_QUICKACK is None, reason="TCP_QUICKACK is Linux-only")
 

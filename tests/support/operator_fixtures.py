@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 import yaml
+from devkit.cluster import Cluster
+from devkit.dw_emulator import EmulatedServer, Profile, Tokens
+from devkit.procs import free_ports
+from devkit.waiting import wait_for
 from kopf.testing import KopfRunner
 
 from payload_operator.adapters.kube import CONSENT_LABEL
-from tests.dw_emulator import EmulatedServer, Profile, Tokens
-from tests.support.cluster import Cluster
-from tests.support.procs import free_ports
-from tests.support.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 CRD = REPO / "crds" / "externalpayloadstorages.yaml"

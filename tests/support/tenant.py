@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 
+from devkit.cluster import Cluster
+
 from tests.ship.chart import render
-from tests.support.cluster import Cluster
 from tests.support.operator_fixtures import apply
 
 TENANT = "tenant"

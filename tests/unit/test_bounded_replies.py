@@ -12,10 +12,10 @@ from collections.abc import Iterator
 
 import psutil
 import pytest
+from devkit.hostile_http import ChunkedHugeReply, DrippingReply, HugeReply
+from devkit.httpserver import local_http_server
 
 from payload_operator.adapters.server import ResponseTooBig, ServerClient, ServerUnreachable
-from tests.support.hostile_http import ChunkedHugeReply, DrippingReply, HugeReply
-from tests.support.httpserver import local_http_server
 
 MAX_GROWTH = 64 << 20
 

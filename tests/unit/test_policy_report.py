@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from payload_operator.api.status import ConditionType, ServerGeneration
 from payload_operator.planning.conditions import merge_conditions, ready_summary
-from payload_operator.planning.policy_report import NamespaceOutcome, Problem, build_report
+from payload_operator.planning.policy_report import NamespaceOutcome, PolicyError, build_report
 
 NOW = "2026-11-20T12:00:00Z"
 
@@ -53,7 +53,7 @@ def test_steady_state_changes_nothing() -> None:
 
 def test_server_fault_names_reason_and_leaves_storage_unknown() -> None:
     outcome = NamespaceOutcome(
-        name="orders", policy_error=Problem("ServerUnreachable", "GET /api/cluster/info: timed out")
+        name="orders", policy_error=PolicyError("ServerUnreachable", "GET /api/cluster/info: timed out")
     )
     report = build_report([outcome], [], spec_changed=False, observe=False, now=NOW)
     policy_condition, storage_condition = report.conditions

@@ -12,23 +12,23 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from devkit.arm_emulator.tls import write_self_signed
+from devkit.httpserver import local_http_server
 from pydantic import ValidationError
 
 from payload_operator.adapters.kube import KubeClient, KubeNotFound
+from payload_operator.adapters.run_context import CaBundleNotFound, server_ca_bundle
 from payload_operator.adapters.server import InvalidCaBundle, ServerClient, ServerUnreachable, segment
 from payload_operator.adapters.tenancy import Admission, TenantPolicyDenied, admission_for
 from payload_operator.api.crd import crd_manifest
+from payload_operator.api.resource import Resource, resource_from_body
 from payload_operator.api.status import STRING_MAX
-from payload_operator.config import OperatorConfig
-from payload_operator.manifest import Resource, resource_from_body
+from payload_operator.core.config import OperatorConfig
+from payload_operator.core.run_context import Shard
 from payload_operator.planning.tenancy import DENIED, EndpointUse, TenantPolicy, is_public
 from payload_operator.reconcile.status import StatusChange
-from payload_operator.runs import jobs
-from payload_operator.runs.base import Shard
-from payload_operator.runs.context import CaBundleNotFound, server_ca_bundle
-from tests.arm_emulator.tls import write_self_signed
+from payload_operator.scheduler import job_manifest as jobs
 from tests.ship.chart import operator_container, render
-from tests.support.httpserver import local_http_server
 
 SERVER = {"url": "https://dw.team-a.svc", "tokenSecretRef": {"name": "dw-admin"}, "namespaces": ["orders"]}
 

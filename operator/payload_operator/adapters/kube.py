@@ -22,7 +22,7 @@ import httpx
 
 from payload_operator.adapters.bounded import ResponseDeadline, ResponseTooLarge, bounded_request
 from payload_operator.api.spec import API_GROUP
-from payload_operator.secrets import SecretValues
+from payload_operator.core.secrets import SecretValues
 
 CONSENT_LABEL = f"{API_GROUP}/consent"
 """A Secret the operator may read carries this label with the value "true" (or is pinned by the admin)."""

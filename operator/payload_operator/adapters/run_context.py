@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from payload_operator.adapters.kube import KubeClient, KubeError, KubeNotFound
 from payload_operator.adapters.tenancy import Admission
+from payload_operator.api.resource import Resource
 from payload_operator.api.spec import CaBundleSource, ExternalPayloadStorageSpec
-from payload_operator.manifest import Resource
-from payload_operator.runs.base import RunContext, Shard
-from payload_operator.secrets import SecretValues
+from payload_operator.core.run_context import RunContext, Shard
+from payload_operator.core.secrets import SecretValues
 
 
 def credentials_secret(spec: ExternalPayloadStorageSpec) -> str | None:

@@ -16,8 +16,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from payload_operator.config import OperatorConfig
-from payload_operator.manifest import Resource
+from payload_operator.api.resource import Resource
+from payload_operator.core.config import OperatorConfig
 from payload_operator.planning.tenancy import (
     Address,
     TenantPolicy,

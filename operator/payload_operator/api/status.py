@@ -32,6 +32,14 @@ class ConditionType(StrEnum):
     INTEGRITY_VERIFIED = "IntegrityVerified"
 
 
+class RunOutcome(StrEnum):
+    """How a run ended (also the condition reason and `recentRuns[].result`)."""
+
+    SUCCEEDED = "Succeeded"
+    PARTIALLY_FAILED = "PartiallyFailed"
+    FAILED = "Failed"
+
+
 class Condition(ApiModel):
     """A condition in the Kubernetes shape."""
 

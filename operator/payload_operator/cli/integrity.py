@@ -18,10 +18,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from payload_operator.api.spec import IntegrityMode, OnCorrupt
-from payload_operator.jobs.integrity import IntegrityRun
-from payload_operator.jobs.integrity_report import SUCCEEDED
-from payload_operator.runs import command
-from payload_operator.runs.results import ShardOutcome
+from payload_operator.scheduler import command
+from payload_operator.scheduler.results import ShardOutcome
+from payload_operator.tasks.integrity.report import SUCCEEDED
+from payload_operator.tasks.integrity.run import IntegrityRun
 
 _MODES = {mode.value.lower(): mode for mode in IntegrityMode}
 _ON_CORRUPT = {choice.value.lower(): choice for choice in OnCorrupt}

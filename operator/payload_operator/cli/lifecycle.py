@@ -26,14 +26,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from payload_operator.adapters.lifecycle.factory import open_rule_store
+from payload_operator.adapters.bucket_rules.factory import open_rule_store
 from payload_operator.adapters.storage.factory import open_store
+from payload_operator.api.resource import Resource, load_resource
 from payload_operator.api.spec import LifecycleMode
-from payload_operator.lifecycle_sweep import sweep_tmp
-from payload_operator.lifecycle_sync import CONFLICT, DRIFT_DETECTED, remove_owned_rules, sync_lifecycle
-from payload_operator.manifest import Resource, load_resource
-from payload_operator.planning.conditions import ConditionUpdate
-from payload_operator.planning.lifecycle import (
+from payload_operator.planning.bucket_rules import (
     OVERLAPS_OTHER_ROOT,
     TOO_MANY_RULES,
     UNSAFE_PREFIX,
@@ -41,6 +38,9 @@ from payload_operator.planning.lifecycle import (
     PlannedRule,
     lifecycle_mode,
 )
+from payload_operator.planning.conditions import ConditionUpdate
+from payload_operator.reconcile.bucket_rules import CONFLICT, DRIFT_DETECTED, remove_owned_rules, sync_lifecycle
+from payload_operator.reconcile.tmp_sweep import sweep_tmp
 
 EXIT_OK, EXIT_REFUSED, EXIT_FAILED = 0, 1, 2
 REFUSED_REASONS = frozenset({UNSAFE_PREFIX, OVERLAPS_OTHER_ROOT, TOO_MANY_RULES, CONFLICT})

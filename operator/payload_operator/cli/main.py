@@ -20,9 +20,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name in SUBCOMMANDS if only is None else (only,):
         try:
-            module = importlib.import_module(f"payload_operator.commands.{name}")
+            module = importlib.import_module(f"payload_operator.cli.{name}")
         except ModuleNotFoundError as exc:
-            if exc.name != f"payload_operator.commands.{name}":
+            if exc.name != f"payload_operator.cli.{name}":
                 raise
             continue
         module.register(subparsers)

@@ -17,8 +17,8 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from payload_operator.jobs.retention import RetentionRun
-from payload_operator.runs import command
+from payload_operator.scheduler import command
+from payload_operator.tasks.retention.run import RetentionRun
 
 PASS_FIELDS = ("runs_pruned", "runs_skipped", "runs_failed", "payloads_deleted", "expired_remaining", "passes")
 CLEANUP_FIELDS = ("cleanup_objects_deleted", "cleanup_blocked", "cleanup_backlog")

@@ -1,17 +1,11 @@
-"""The contract between the run framework (schedule, runners, status) and each kind of run.
-
-A run kind only knows how to do its work for one shard and summarise it as a JSON-able dict; the
-framework decides when it is due, where it executes, how shard results are merged and where they land.
-"""
+"""What a run is handed: the shard it owns and everything resolved for it before it starts."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
 
-from payload_operator.manifest import Resource
-from payload_operator.secrets import SecretValues
+from payload_operator.api.resource import Resource
+from payload_operator.core.secrets import SecretValues
 
 
 @dataclass(frozen=True)
@@ -42,19 +36,3 @@ class RunContext:
     dry_run: bool = True
     server_ca: str | None = None
     """The PEM bundle spec.server.caBundleRef names, when it names one."""
-
-
-class RunKind(Protocol):
-    """One kind of scheduled run."""
-
-    name: str
-    """"retention" or "integrity": used in labels, status keys and CLI names."""
-
-    async def execute(self, context: RunContext) -> dict[str, Any]:
-        """Do the work of one shard; return counts and a short sample of keys (JSON-able, bounded)."""
-
-    def merge(self, shard_results: list[Mapping[str, Any]]) -> dict[str, Any]:
-        """Combine shard results into the run's result."""
-
-    def outcome(self, result: Mapping[str, Any]) -> tuple[str, str]:
-        """(Succeeded | PartiallyFailed | Failed, one-line message) for the condition and recent runs."""

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from payload_operator.adapters.storage.base import ObjectInfo
 from payload_operator.planning.keys import sha256_of_key
+from payload_operator.planning.objects import ObjectInfo
 
 _DURATION_PART = re.compile(r"([0-9]+)([smhd])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -30,7 +30,7 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=sum(int(number) * _UNIT_SECONDS[unit] for number, unit in parts))
 
 
-class Verdict(StrEnum):
+class ObjectClass(StrEnum):
     """What one listed object is."""
 
     REFERENCED = "referenced"
@@ -40,15 +40,15 @@ class Verdict(StrEnum):
     """Not a payload key (temporary upload files, stray objects): never touched."""
 
 
-def classify(info: ObjectInfo, *, referenced: bool, prefix: str, now: datetime, min_age: timedelta) -> Verdict:
-    """The verdict for one listed object."""
+def classify(info: ObjectInfo, *, referenced: bool, prefix: str, now: datetime, min_age: timedelta) -> ObjectClass:
+    """The class of one listed object."""
     if sha256_of_key(prefix, info.key) is None:
-        return Verdict.FOREIGN
+        return ObjectClass.FOREIGN
     if referenced:
-        return Verdict.REFERENCED
+        return ObjectClass.REFERENCED
     if now - info.last_modified < min_age:
-        return Verdict.YOUNG
-    return Verdict.CANDIDATE
+        return ObjectClass.YOUNG
+    return ObjectClass.CANDIDATE
 
 
 def still_deletable(current: ObjectInfo | None, *, now: datetime, min_age: timedelta) -> bool:
@@ -58,18 +58,18 @@ def still_deletable(current: ObjectInfo | None, *, now: datetime, min_age: timed
 
 @dataclass
 class SweepTally:
-    """Counts and bytes per verdict, plus the first few candidate keys."""
+    """Counts and bytes per class, plus the first few candidate keys."""
 
     listed: int = 0
-    counts: dict[Verdict, int] = field(default_factory=lambda: dict.fromkeys(Verdict, 0))
+    counts: dict[ObjectClass, int] = field(default_factory=lambda: dict.fromkeys(ObjectClass, 0))
     candidate_bytes: int = 0
     sample: list[str] = field(default_factory=list)
 
-    def add(self, info: ObjectInfo, verdict: Verdict) -> None:
+    def add(self, info: ObjectInfo, object_class: ObjectClass) -> None:
         """Count one classified object."""
         self.listed += 1
-        self.counts[verdict] += 1
-        if verdict is Verdict.CANDIDATE:
+        self.counts[object_class] += 1
+        if object_class is ObjectClass.CANDIDATE:
             self.candidate_bytes += info.size
             if len(self.sample) < SAMPLE:
                 self.sample.append(info.key)
@@ -87,8 +87,8 @@ def plan(
     """Classify a batch of listed objects into `tally`; return the deletion candidates among them."""
     candidates = []
     for info in listed:
-        verdict = classify(info, referenced=info.key in referenced_keys, prefix=prefix, now=now, min_age=min_age)
-        tally.add(info, verdict)
-        if verdict is Verdict.CANDIDATE:
+        object_class = classify(info, referenced=info.key in referenced_keys, prefix=prefix, now=now, min_age=min_age)
+        tally.add(info, object_class)
+        if object_class is ObjectClass.CANDIDATE:
             candidates.append(info)
     return candidates

@@ -11,7 +11,7 @@ from payload_operator.planning.conditions import ConditionUpdate, false, true, u
 
 
 @dataclass(frozen=True)
-class Problem:
+class PolicyError:
     """A failed call, reduced to what status may show: a reason word and a secret-free message."""
 
     reason: str
@@ -31,7 +31,7 @@ class NamespaceOutcome:
     in_sync: bool = False
     wrote: bool = False
     differences: list[str] = field(default_factory=list)
-    policy_error: Problem | None = None
+    policy_error: PolicyError | None = None
     storage_ok: bool | None = None
     storage_reason: str = ""
     storage_message: str = ""

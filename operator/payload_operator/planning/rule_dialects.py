@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from payload_operator.planning.lifecycle import Claim, DesiredRule, Owner, Rule, RuleSet, digest, overlaps
+from payload_operator.planning.bucket_rules import Claim, DesiredRule, Owner, Rule, RuleSet, digest, overlaps
 
 ID_LIMIT = 255
 _ANCESTOR_DIGEST = 6

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 
-from payload_operator.adapters.lifecycle.base import ConcurrentUpdate, RuleStore, Snapshot
+from payload_operator.adapters.bucket_rules.base import ConcurrentUpdate, RuleStore, Snapshot
 from payload_operator.adapters.storage.base import StorageError
+from payload_operator.api.resource import Resource
 from payload_operator.api.spec import ExternalPayloadStorageSpec, ManagementPolicy
 from payload_operator.api.status import ConditionType, LifecycleStatus
-from payload_operator.manifest import Resource
-from payload_operator.planning.conditions import ConditionUpdate, false, true
-from payload_operator.planning.lifecycle import (
+from payload_operator.core.timefmt import format_time
+from payload_operator.planning.bucket_rules import (
     Dialect,
     ForeignRoot,
     LifecyclePlan,
@@ -31,7 +31,7 @@ from payload_operator.planning.lifecycle import (
     plan_removal,
     plan_sync,
 )
-from payload_operator.runs.bookkeeping import format_time
+from payload_operator.planning.conditions import ConditionUpdate, false, true
 
 VERIFY_DELAYS = (0.0, 0.5, 1.0, 2.0)
 """Pauses before each read-back: S3 documents a propagation lag after a PUT."""

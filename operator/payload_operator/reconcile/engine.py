@@ -14,25 +14,26 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from payload_operator import metrics
 from payload_operator.adapters.kube import KubeClient, KubeError
+from payload_operator.adapters.run_context import server_ca_bundle
 from payload_operator.adapters.server import InvalidCaBundle, ServerClient
 from payload_operator.adapters.tenancy import Admission
+from payload_operator.api.resource import Resource, resource_from_body
 from payload_operator.api.rules import bound_storage, immutable_field_changes
 from payload_operator.api.spec import ExternalPayloadStorageSpec, LifecycleMode, ManagementPolicy
 from payload_operator.api.status import BoundStorage, ConditionType
-from payload_operator.backoff import Backoff
-from payload_operator.manifest import Resource, resource_from_body
+from payload_operator.core import metrics
+from payload_operator.core.backoff import Backoff
+from payload_operator.core.timefmt import format_time
+from payload_operator.planning.bucket_rules import lifecycle_mode
 from payload_operator.planning.conditions import ConditionUpdate, false, unknown
-from payload_operator.planning.lifecycle import lifecycle_mode
 from payload_operator.planning.policy import spec_notes
 from payload_operator.planning.policy_report import EventNote, build_report
 from payload_operator.planning.tenancy import DENIED, refusal_message
 from payload_operator.reconcile import published
 from payload_operator.reconcile.lifecycle import reconcile_lifecycle, sweep_due
 from payload_operator.reconcile.policy import sync_all
-from payload_operator.reconcile.status import StatusChange, conditions_of, utcnow
-from payload_operator.runs.context import server_ca_bundle
+from payload_operator.reconcile.status import StatusChange, conditions_of
 
 
 @dataclass
@@ -143,7 +144,7 @@ async def reconcile_policy(
         status.get("namespaces") or [],
         spec_changed=spec_changed,
         observe=not manage,
-        now=utcnow(),
+        now=format_time(datetime.now(UTC)),
         notes=spec_notes(spec),
     )
     for condition in report.conditions:

@@ -13,23 +13,24 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from payload_operator import metrics
+from payload_operator.adapters.bucket_rules.factory import open_rule_store
 from payload_operator.adapters.kube import KubeClient, KubeError
-from payload_operator.adapters.lifecycle.factory import open_rule_store
+from payload_operator.adapters.run_context import admitted_credentials
 from payload_operator.adapters.storage.base import StorageError
 from payload_operator.adapters.storage.factory import open_store
 from payload_operator.adapters.tenancy import Admission, TenantPolicyDenied
+from payload_operator.api.resource import Resource
 from payload_operator.api.spec import API_GROUP, API_VERSION, PLURAL, LifecycleMode
 from payload_operator.api.status import ConditionType, LifecycleStatus
-from payload_operator.lifecycle_sweep import sweep_tmp
-from payload_operator.lifecycle_sync import LifecycleOutcome, remove_owned_rules, sync_lifecycle
-from payload_operator.manifest import Resource
+from payload_operator.core import metrics
+from payload_operator.core.secrets import SecretValues
+from payload_operator.core.timefmt import format_time, parse_time
+from payload_operator.planning.bucket_rules import ForeignRoot, foreign_roots, lifecycle_mode
 from payload_operator.planning.conditions import false
-from payload_operator.planning.lifecycle import ForeignRoot, foreign_roots, lifecycle_mode
 from payload_operator.planning.schedule import ScheduleError, effective_schedule, next_after, random_seed
+from payload_operator.reconcile.bucket_rules import LifecycleOutcome, remove_owned_rules, sync_lifecycle
 from payload_operator.reconcile.status import StatusChange
-from payload_operator.runs.context import admitted_credentials
-from payload_operator.secrets import SecretValues
+from payload_operator.reconcile.tmp_sweep import sweep_tmp
 
 
 @dataclass
@@ -101,7 +102,7 @@ def _next_sweep(resource: Resource, after: datetime) -> str:
     assert lifecycle is not None
     seed = random_seed(resource.namespace, resource.name, "sweep")
     expression = effective_schedule(lifecycle.sweep_schedule, seed)
-    return next_after(expression, after).isoformat().replace("+00:00", "Z")
+    return format_time(next_after(expression, after))
 
 
 def sweep_due(status: Any, now: datetime) -> bool:
@@ -109,7 +110,8 @@ def sweep_due(status: Any, now: datetime) -> bool:
     previous = _previous(status)
     if previous is None or previous.next_sweep_time is None:
         return True
-    return datetime.fromisoformat(previous.next_sweep_time.replace("Z", "+00:00")) <= now
+    sweep_at = parse_time(previous.next_sweep_time)
+    return sweep_at is None or sweep_at <= now
 
 
 async def reconcile_lifecycle(

@@ -13,7 +13,7 @@ from typing import Any
 from payload_operator.adapters.server import ServerClient, ServerError, ValidationFailed
 from payload_operator.api.spec import ExternalPayloadStorageSpec
 from payload_operator.planning import policy as plan
-from payload_operator.planning.policy_report import NamespaceOutcome, Problem
+from payload_operator.planning.policy_report import NamespaceOutcome, PolicyError
 
 # Storage-test and discovery answers that mean "storage is not usable", with our reason words.
 STORAGE_REASONS = {
@@ -78,7 +78,7 @@ async def sync_namespace(
             discovered = plan.discovered_storage_status(await client.cluster_info(namespace))
         outcome.in_sync = not outcome.differences
     except ServerError as exc:
-        outcome.policy_error = Problem(exc.reason, str(exc))
+        outcome.policy_error = PolicyError(exc.reason, str(exc))
         outcome.retry_after = exc.retry_after
         return outcome
     if not spec.enabled:

@@ -16,8 +16,8 @@ from payload_operator.adapters.kube import (
     SecretNotConsented,
     SecretValueNotText,
 )
+from payload_operator.api.resource import Resource
 from payload_operator.api.spec import API_GROUP, API_VERSION, KIND, Driver
-from payload_operator.manifest import Resource
 from payload_operator.planning.policy import server_env, worker_policy_document
 
 POLICY_KEY = "policy.json"

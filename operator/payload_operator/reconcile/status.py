@@ -15,16 +15,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from payload_operator import metrics
 from payload_operator.api.status import ConditionType, ExternalPayloadStorageStatus, bounded
+from payload_operator.core import metrics
+from payload_operator.core.timefmt import format_time
 from payload_operator.planning.conditions import ConditionUpdate, merge_conditions, ready_summary
 
 log = logging.getLogger(__name__)
-
-
-def utcnow() -> str:
-    """RFC 3339 UTC time with second precision, as Kubernetes writes it."""
-    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def ready_inputs(spec: Any) -> list[ConditionType]:
@@ -58,7 +54,7 @@ class StatusChange:
             for g in (self.generation, self.observed_generation, int(body.get("metadata", {}).get("generation") or 0))
             if g is not None
         )
-        now = utcnow()
+        now = format_time(datetime.now(UTC))
         for key, value in self.fields.items():
             if value is None:
                 status.pop(key, None)

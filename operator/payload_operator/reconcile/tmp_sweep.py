@@ -14,13 +14,13 @@ from datetime import datetime
 
 from payload_operator.adapters.storage.base import ObjectStore, StorageError
 from payload_operator.adapters.storage.bulk import delete_all
+from payload_operator.api.resource import Resource
 from payload_operator.api.spec import ManagementPolicy
 from payload_operator.api.status import ConditionType, LifecycleStatus
-from payload_operator.manifest import Resource
+from payload_operator.core.timefmt import format_time
+from payload_operator.planning.bucket_rules import ForeignRoot, safe_key_prefixes, spec_refusals
 from payload_operator.planning.conditions import ConditionUpdate, false, true
-from payload_operator.planning.lifecycle import ForeignRoot, safe_key_prefixes, spec_refusals
 from payload_operator.planning.tmp_expiry import cutoff, expired
-from payload_operator.runs.bookkeeping import format_time
 
 SWEPT = "Swept"
 OBSERVED = "Observed"

@@ -9,31 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
 from payload_operator.api.status import RunBookkeeping, RunSummary
-from payload_operator.runs.results import Conclusion, camelized
+from payload_operator.core.timefmt import format_time, parse_time
+from payload_operator.scheduler.results import Conclusion, camelized
 
 RECENT_RUNS = 10  # the status model's bound
-
-
-def format_time(moment: datetime) -> str:
-    """RFC 3339 UTC with second precision, as Kubernetes writes times."""
-    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def parse_time(text: Any) -> datetime | None:
-    """An RFC 3339 time from status, or None when absent or garbled."""
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)

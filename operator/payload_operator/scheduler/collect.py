@@ -19,11 +19,12 @@ from datetime import datetime
 from typing import Any
 
 from payload_operator.adapters.kube import KubeClient, KubeConflict, KubeError, KubeForbidden, owned_by
-from payload_operator.manifest import Resource
-from payload_operator.runs import jobs
-from payload_operator.runs.base import Shard
-from payload_operator.runs.bookkeeping import ActiveRun, parse_time
-from payload_operator.runs.results import ShardOutcome, failed, parse_envelope
+from payload_operator.api.resource import Resource
+from payload_operator.core.run_context import Shard
+from payload_operator.core.timefmt import parse_time
+from payload_operator.scheduler import job_manifest as jobs
+from payload_operator.scheduler.bookkeeping import ActiveRun
+from payload_operator.scheduler.results import ShardOutcome, failed, parse_envelope
 
 log = logging.getLogger(__name__)
 

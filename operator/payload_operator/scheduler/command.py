@@ -22,15 +22,17 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from payload_operator.adapters.kube import KubeClient, KubeError
+from payload_operator.adapters.run_context import resolve_context
 from payload_operator.adapters.tenancy import TenantPolicyDenied, admission_for
+from payload_operator.api.resource import Resource, load_resource, resource_from_body
 from payload_operator.api.spec import API_GROUP, API_VERSION, PLURAL
-from payload_operator.config import OperatorConfig
-from payload_operator.manifest import Resource, load_resource, resource_from_body
+from payload_operator.api.status import RunOutcome
+from payload_operator.core.config import OperatorConfig
+from payload_operator.core.run_context import RunContext, Shard
 from payload_operator.reconcile.published import owner_reference
-from payload_operator.runs import jobs
-from payload_operator.runs.base import RunContext, RunKind, Shard
-from payload_operator.runs.context import resolve_context
-from payload_operator.runs.results import RunOutcome, ShardOutcome, failed, succeeded
+from payload_operator.scheduler import job_manifest as jobs
+from payload_operator.scheduler.kinds import RunKind
+from payload_operator.scheduler.results import ShardOutcome, failed, succeeded
 
 log = logging.getLogger(__name__)
 

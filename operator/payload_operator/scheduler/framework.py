@@ -23,13 +23,16 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from payload_operator import metrics
 from payload_operator.adapters.kube import KubeClient, KubeError
+from payload_operator.adapters.run_context import resolve_context
 from payload_operator.adapters.tenancy import admission_for
+from payload_operator.api.resource import Resource, resource_from_body
 from payload_operator.api.spec import RunnerType
-from payload_operator.api.status import ConditionType, RunBookkeeping
-from payload_operator.config import OperatorConfig
-from payload_operator.manifest import Resource, resource_from_body
+from payload_operator.api.status import ConditionType, RunBookkeeping, RunOutcome
+from payload_operator.core import metrics
+from payload_operator.core.config import OperatorConfig
+from payload_operator.core.run_context import Shard
+from payload_operator.core.timefmt import parse_time
 from payload_operator.planning.conditions import ConditionUpdate, false, true
 from payload_operator.planning.policy_report import EventNote
 from payload_operator.planning.schedule import (
@@ -43,13 +46,12 @@ from payload_operator.planning.schedule import (
 from payload_operator.planning.tenancy import DENIED, refusal_message
 from payload_operator.reconcile.published import owner_reference
 from payload_operator.reconcile.status import StatusChange
-from payload_operator.runs import bookkeeping, collect
-from payload_operator.runs.base import RunKind, Shard
-from payload_operator.runs.bookkeeping import ActiveRun, parse_time
-from payload_operator.runs.context import resolve_context
-from payload_operator.runs.inprocess import InProcessRunner, RunKey, ShardWork
-from payload_operator.runs.jobs import run_id_for
-from payload_operator.runs.results import Conclusion, RunOutcome, ShardOutcome, conclude, failed, succeeded
+from payload_operator.scheduler import bookkeeping, collect
+from payload_operator.scheduler.bookkeeping import ActiveRun
+from payload_operator.scheduler.inprocess_runner import InProcessRunner, RunKey, ShardWork
+from payload_operator.scheduler.job_manifest import run_id_for
+from payload_operator.scheduler.kinds import RunKind
+from payload_operator.scheduler.results import Conclusion, ShardOutcome, conclude, failed, succeeded
 
 log = logging.getLogger(__name__)
 

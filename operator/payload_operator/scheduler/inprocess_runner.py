@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from payload_operator.runs.results import ShardOutcome, failed
+from payload_operator.scheduler.results import ShardOutcome, failed
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from payload_operator.api.resource import Resource
 from payload_operator.api.spec import API_GROUP, Driver, RunnerResources
-from payload_operator.manifest import Resource
-from payload_operator.runs.base import Shard
+from payload_operator.core.run_context import Shard
 
 RESOURCE_UID = f"{API_GROUP}/resource-uid"
 RESOURCE_NAME = f"{API_GROUP}/resource"

@@ -9,22 +9,15 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
 
-from payload_operator.runs.base import RunKind, Shard
+from payload_operator.api.status import RunOutcome
+from payload_operator.core.run_context import Shard
+from payload_operator.scheduler.kinds import RunKind
 
 MAX_ERROR = 300
-
-
-class RunOutcome(StrEnum):
-    """How a run ended (also the condition reason and `recentRuns[].result`)."""
-
-    SUCCEEDED = "Succeeded"
-    PARTIALLY_FAILED = "PartiallyFailed"
-    FAILED = "Failed"
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from payload_operator.adapters.history import GEN_A_SCHEMA, GEN_B_SCHEMA
 from payload_operator.adapters.server import ServerClient, ServerError
 from payload_operator.api.status import ServerGeneration
-from payload_operator.jobs.references import GEN_A_SCHEMA, GEN_B_SCHEMA
 from payload_operator.planning.policy import detect_generation
 
 

@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from payload_operator.jobs.hashing import Check
+from payload_operator.tasks.integrity.hashing import Check
 
 CACHE_KIB = 16 * 1024
 

@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from tests.dw_emulator import EmulatedServer
+from devkit.dw_emulator import EmulatedServer
 
 from .helpers import TOKENS, Api
 

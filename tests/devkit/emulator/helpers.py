@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
-from tests.dw_emulator import EmulatedServer, Tokens
+from devkit.dw_emulator import EmulatedServer, Tokens
 
 TOKENS = Tokens(admin="adm", operator="op", worker="wk")
 SAMPLES_DIR = Path(__file__).with_name("real_server_samples")

@@ -20,8 +20,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import httpx
-
-from tests.dw_emulator import EmulatedServer, RunSpec
+from devkit.dw_emulator import EmulatedServer, RunSpec
 
 EXCHANGES_DIR = Path("/work/shared/reference/real-server-samples/exchanges")
 CAPTURED_ROOT = "/var/lib/"  # payload roots in the captures; requests get the test's temp dir instead

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-
-from tests.dw_emulator import EmulatedServer, Tokens
+from devkit.dw_emulator import EmulatedServer, Tokens
 
 from .conftest import ServerFactory
 from .helpers import Api

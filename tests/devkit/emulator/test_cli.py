@@ -1,4 +1,4 @@
-"""``python -m tests.dw_emulator`` serves until it is terminated."""
+"""``python -m devkit.dw_emulator`` serves until it is terminated."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from pathlib import Path
 
 import httpx
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_cli_serves_configured_namespaces_and_tokens(tmp_path: Path) -> None:
     command = [
         sys.executable,
         "-m",
-        "tests.dw_emulator",
+        "devkit.dw_emulator",
         "--port",
         "0",
         "--generation",

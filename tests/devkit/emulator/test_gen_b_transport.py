@@ -7,8 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-
-from tests.dw_emulator import EmulatedServer
+from devkit.dw_emulator import EmulatedServer
 
 from .helpers import Api
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from tests.dw_emulator import EmulatedServer
+from devkit.dw_emulator import EmulatedServer
 
 from .helpers import Api
 

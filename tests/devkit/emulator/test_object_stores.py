@@ -6,8 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
-from tests.dw_emulator import EmulatedServer, S3ClientObjectStore
+from devkit.dw_emulator import EmulatedServer, S3ClientObjectStore
 
 from .helpers import Api
 

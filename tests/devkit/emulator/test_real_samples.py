@@ -12,8 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-
-from tests.dw_emulator import EmulatedServer
+from devkit.dw_emulator import EmulatedServer
 
 from .conftest import ServerFactory
 from .helpers import Api, load_sample, sample_names

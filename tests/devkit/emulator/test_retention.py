@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from tests.dw_emulator import EmulatedServer, RunSpec
+from devkit.dw_emulator import EmulatedServer, RunSpec
 
 from .conftest import ServerFactory
 from .helpers import Api

@@ -6,8 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-
-from tests.dw_emulator import EmulatedServer
+from devkit.dw_emulator import EmulatedServer
 
 from .conftest import ServerFactory
 

@@ -9,8 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-
-from tests.dw_emulator import EmulatedServer, RunSpec
+from devkit.dw_emulator import EmulatedServer, RunSpec
 
 from .conftest import ServerFactory
 from .helpers import Api

@@ -8,11 +8,10 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-
-from tests.support.cluster import ApiError, Cluster
-from tests.support.naming import unique_name
-from tests.support.services import AzuriteEndpoint, GcsEndpoint, S3Endpoint
-from tests.support.waiting import wait_for
+from devkit.cluster import ApiError, Cluster
+from devkit.naming import unique_name
+from devkit.services import AzuriteEndpoint, GcsEndpoint, S3Endpoint
+from devkit.waiting import wait_for
 
 
 # ---------------------------------------------------------------------------- S3

@@ -5,8 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-
-from tests.support.waiting import async_wait_for, wait_for
+from devkit.waiting import async_wait_for, wait_for
 
 
 def test_wait_for_returns_first_truthy_value() -> None:

@@ -12,11 +12,11 @@ from typing import Any
 
 from azure.core.exceptions import HttpResponseError
 
-from payload_operator.adapters.lifecycle.base import RulesRejected, Snapshot
+from payload_operator.adapters.bucket_rules.base import RulesRejected, Snapshot
 from payload_operator.adapters.storage import azure, errors
 from payload_operator.api.spec import AzureManagementPolicySpec
-from payload_operator.planning.lifecycle import RuleSet
-from payload_operator.planning.lifecycle_dialects import AzureDialect
+from payload_operator.planning.bucket_rules import RuleSet
+from payload_operator.planning.rule_dialects import AzureDialect
 
 POLICY_NAME = "default"
 NO_POLICY = "ManagementPolicyNotFound"

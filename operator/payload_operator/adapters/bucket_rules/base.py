@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from payload_operator.adapters.storage.base import StorageError
-from payload_operator.planning.lifecycle import Dialect, RuleSet
+from payload_operator.planning.bucket_rules import Dialect, RuleSet
 
 
 @dataclass(frozen=True)

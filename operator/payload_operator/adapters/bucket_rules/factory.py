@@ -13,16 +13,16 @@ from typing import Any, cast
 from azure.identity import ClientSecretCredential, DefaultAzureCredential
 from azure.mgmt.storage import StorageManagementClient
 
-from payload_operator.adapters.lifecycle.azure_arm import AzureArmRules
-from payload_operator.adapters.lifecycle.base import RuleStore
-from payload_operator.adapters.lifecycle.gcs import GcsRules
-from payload_operator.adapters.lifecycle.s3 import S3Rules
+from payload_operator.adapters.bucket_rules.azure_arm import AzureArmRules
+from payload_operator.adapters.bucket_rules.base import RuleStore
+from payload_operator.adapters.bucket_rules.gcs import GcsRules
+from payload_operator.adapters.bucket_rules.s3 import S3Rules
 from payload_operator.adapters.storage.base import CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS
 from payload_operator.adapters.storage.factory import open_store
 from payload_operator.adapters.storage.gcs import GcsStore
 from payload_operator.adapters.storage.s3 import S3Store
 from payload_operator.api.spec import AzureManagementPolicySpec, Driver, ExternalPayloadStorageSpec
-from payload_operator.secrets import SecretValues
+from payload_operator.core.secrets import SecretValues
 
 ARM_RETRIES = 2
 SERVICE_PRINCIPAL_KEYS = ("tenantId", "clientId", "clientSecret")

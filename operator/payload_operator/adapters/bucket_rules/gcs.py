@@ -14,11 +14,11 @@ from typing import Any
 from google.api_core.exceptions import PreconditionFailed
 from google.cloud.storage.retry import DEFAULT_RETRY
 
-from payload_operator.adapters.lifecycle.base import ConcurrentUpdate, RulesRejected, Snapshot
+from payload_operator.adapters.bucket_rules.base import ConcurrentUpdate, RulesRejected, Snapshot
 from payload_operator.adapters.storage import errors
 from payload_operator.adapters.storage.gcs import RETRY_DEADLINE_SECONDS, translate
-from payload_operator.planning.lifecycle import RuleSet
-from payload_operator.planning.lifecycle_dialects import GcsDialect
+from payload_operator.planning.bucket_rules import RuleSet
+from payload_operator.planning.rule_dialects import GcsDialect
 
 BAD_REQUEST = 400
 # The data plane's retry deadline: the library's default (120 s) would hold a throttled sync that long.

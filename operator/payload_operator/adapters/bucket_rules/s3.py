@@ -12,11 +12,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from payload_operator.adapters.lifecycle.base import RulesRejected, Snapshot
+from payload_operator.adapters.bucket_rules.base import RulesRejected, Snapshot
 from payload_operator.adapters.storage import errors
 from payload_operator.adapters.storage.s3 import translate
-from payload_operator.planning.lifecycle import RuleSet
-from payload_operator.planning.lifecycle_dialects import S3Dialect
+from payload_operator.planning.bucket_rules import RuleSet
+from payload_operator.planning.rule_dialects import S3Dialect
 
 NO_CONFIGURATION = "NoSuchLifecycleConfiguration"
 REJECTED_CODES = frozenset({"InvalidArgument", "MalformedXML", "InvalidRequest"})

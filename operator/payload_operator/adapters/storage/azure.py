@@ -26,11 +26,11 @@ from payload_operator.adapters.storage import errors
 from payload_operator.adapters.storage.base import (
     BatchResult,
     BucketNotFound,
-    ObjectInfo,
     StorageAccessDenied,
     StorageError,
 )
 from payload_operator.adapters.storage.bulk import check_batch
+from payload_operator.planning.objects import ObjectInfo
 
 PROVIDER = "Azure"
 COPY_WAIT_SECONDS = 600.0

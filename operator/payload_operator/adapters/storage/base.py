@@ -8,22 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Protocol
+
+from payload_operator.planning.objects import ObjectInfo
 
 CONNECT_TIMEOUT_SECONDS = 5.0
 """Every provider connection: a dead endpoint must fail in seconds, not minutes."""
 READ_TIMEOUT_SECONDS = 60.0
 """Longest silence while reading an answer."""
-
-
-@dataclass(frozen=True, slots=True)
-class ObjectInfo:
-    """One listed object."""
-
-    key: str
-    size: int
-    last_modified: datetime
 
 
 @dataclass

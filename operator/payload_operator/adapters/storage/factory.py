@@ -20,8 +20,8 @@ from payload_operator.adapters.storage.base import (
 )
 from payload_operator.adapters.storage.local import LocalStore
 from payload_operator.api.spec import AzureSpec, Driver, ExternalPayloadStorageSpec, GcsSpec, S3Spec
+from payload_operator.core.secrets import SecretValues
 from payload_operator.planning import keys
-from payload_operator.secrets import SecretValues
 
 if TYPE_CHECKING:
     import requests

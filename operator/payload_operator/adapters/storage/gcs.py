@@ -18,8 +18,9 @@ from google.auth.exceptions import DefaultCredentialsError, RefreshError, Transp
 from google.cloud.storage.retry import DEFAULT_RETRY
 
 from payload_operator.adapters.storage import errors
-from payload_operator.adapters.storage.base import BatchResult, ObjectInfo, StorageAccessDenied
+from payload_operator.adapters.storage.base import BatchResult, StorageAccessDenied
 from payload_operator.adapters.storage.bulk import check_batch
+from payload_operator.planning.objects import ObjectInfo
 
 PROVIDER = "GCS"
 # Only what ObjectInfo needs: listing a million objects moves a fraction of the full metadata.

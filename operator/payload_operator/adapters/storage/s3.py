@@ -32,13 +32,13 @@ from payload_operator.adapters.storage.base import (
     CONNECT_TIMEOUT_SECONDS,
     READ_TIMEOUT_SECONDS,
     BatchResult,
-    ObjectInfo,
     StorageAccessDenied,
     StorageError,
 )
 from payload_operator.adapters.storage.bulk import check_batch
 from payload_operator.adapters.storage.quickack import pool_manager
 from payload_operator.adapters.storage.sigv4 import PROBE_KEY, CredentialSource, Endpoint, GetSigner
+from payload_operator.planning.objects import ObjectInfo
 
 PROVIDER = "S3"
 FIRST_PAGE = 100

@@ -10,8 +10,8 @@ import json
 from datetime import datetime
 
 from payload_operator.adapters.storage.base import ObjectStore
-from payload_operator.jobs.hashing import Verdict
 from payload_operator.planning import keys
+from payload_operator.tasks.integrity.hashing import Verdict
 
 NOTE_SUFFIX = ".json"
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from payload_operator.jobs.hashing import Problem, Verdict
+from payload_operator.tasks.integrity.hashing import Problem, Verdict
 
 MAX_BAD = 10
 SUCCEEDED = "Succeeded"

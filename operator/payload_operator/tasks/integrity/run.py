@@ -20,19 +20,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 from payload_operator.adapters.server import ServerClient
-from payload_operator.adapters.storage.base import ObjectInfo, ObjectStore, StorageError
+from payload_operator.adapters.storage.base import ObjectStore, StorageError
 from payload_operator.adapters.storage.factory import open_store
 from payload_operator.api.spec import IntegrityMode, IntegritySpec, OnCorrupt
-from payload_operator.jobs import integrity_report
-from payload_operator.jobs.discovery import discover
-from payload_operator.jobs.hashing import Check, Problem, Verdict, verify
-from payload_operator.jobs.integrity_report import Tally
-from payload_operator.jobs.integrity_sources import collect_references, walk_summary
-from payload_operator.jobs.pool import BoundedPool
-from payload_operator.jobs.quarantine import quarantine
-from payload_operator.jobs.refset import ReferenceSet, directory_of
+from payload_operator.core.run_context import RunContext, Shard
 from payload_operator.planning import keys
-from payload_operator.runs.base import RunContext, Shard
+from payload_operator.planning.objects import ObjectInfo
+from payload_operator.tasks.discovery import discover
+from payload_operator.tasks.integrity import report as integrity_report
+from payload_operator.tasks.integrity.hashing import Check, Problem, Verdict, verify
+from payload_operator.tasks.integrity.quarantine import quarantine
+from payload_operator.tasks.integrity.report import Tally
+from payload_operator.tasks.integrity.sources import collect_references, walk_summary
+from payload_operator.tasks.pool import BoundedPool
+from payload_operator.tasks.refset import ReferenceSet, directory_of
 
 FIRST_LIST_BATCH = 100  # small, so the first reads start as soon as a first (small) page is in
 LIST_BATCH = 1000

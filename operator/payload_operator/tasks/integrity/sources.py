@@ -6,13 +6,13 @@ Both are cut to one shard the same way (the sha256's key directory) and sampled 
 
 from __future__ import annotations
 
+from payload_operator.adapters.history import WalkStats, object_key, walk
 from payload_operator.adapters.server import ServerClient
 from payload_operator.api.spec import ExternalPayloadStorageSpec
-from payload_operator.jobs.integrity_report import Tally
-from payload_operator.jobs.references import WalkStats, object_key, walk
-from payload_operator.jobs.refset import ReferenceSet
+from payload_operator.core.run_context import Shard
 from payload_operator.planning import keys
-from payload_operator.runs.base import Shard
+from payload_operator.tasks.integrity.report import Tally
+from payload_operator.tasks.refset import ReferenceSet
 
 
 async def collect_references(

@@ -25,16 +25,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from payload_operator.adapters.history import WalkStats, object_key, walk
 from payload_operator.adapters.server import ServerClient
-from payload_operator.adapters.storage.base import ObjectInfo, ObjectStore, StorageError
+from payload_operator.adapters.storage.base import ObjectStore, StorageError
 from payload_operator.api.spec import ExternalPayloadStorageSpec
 from payload_operator.api.status import ServerGeneration
-from payload_operator.jobs.discovery import Discovery
-from payload_operator.jobs.references import WalkStats, object_key, walk
-from payload_operator.jobs.refset import ReferenceSet, directory_of
+from payload_operator.core.run_context import Shard
 from payload_operator.planning import keys
-from payload_operator.planning.sweep import SweepTally, Verdict, plan, still_deletable
-from payload_operator.runs.base import Shard
+from payload_operator.planning.objects import ObjectInfo
+from payload_operator.planning.orphans import ObjectClass, SweepTally, plan, still_deletable
+from payload_operator.tasks.discovery import Discovery
+from payload_operator.tasks.refset import ReferenceSet, directory_of
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +91,10 @@ class AuditTally:
             "references": self.references,
             "invalid_references": self.invalid_references,
             "listed": self.sweep.listed,
-            "referenced": counts[Verdict.REFERENCED],
-            "young": counts[Verdict.YOUNG],
-            "foreign": counts[Verdict.FOREIGN],
-            "candidates": counts[Verdict.CANDIDATE] if status == "ok" else 0,
+            "referenced": counts[ObjectClass.REFERENCED],
+            "young": counts[ObjectClass.YOUNG],
+            "foreign": counts[ObjectClass.FOREIGN],
+            "candidates": counts[ObjectClass.CANDIDATE] if status == "ok" else 0,
             "candidate_bytes": self.sweep.candidate_bytes if status == "ok" else 0,
             "deleted": self.deleted,
             "delete_failed": self.delete_failed,
@@ -234,7 +235,7 @@ class OrphanAudit:
                         candidates.add(info.key, info.size)
                     self.progress(
                         f"sweeping: {self.tally.sweep.listed} objects listed,"
-                        f" {self.tally.sweep.counts[Verdict.CANDIDATE]} candidates"
+                        f" {self.tally.sweep.counts[ObjectClass.CANDIDATE]} candidates"
                     )
         except StorageError as exc:
             raise AuditStopped("failed", f"storage did not answer ({exc.reason}): {exc}") from exc
@@ -253,7 +254,7 @@ class OrphanAudit:
 
     async def _maybe_delete(self, candidates: ReferenceSet) -> str:
         """Delete the candidates when every gate allows it; returns what happened."""
-        if not self.tally.sweep.counts[Verdict.CANDIDATE]:
+        if not self.tally.sweep.counts[ObjectClass.CANDIDATE]:
             return "nothing to delete"
         refusal = self._refusal()
         if refusal:

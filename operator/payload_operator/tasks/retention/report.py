@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from payload_operator.runs.results import RunOutcome
+from payload_operator.api.status import RunOutcome
 
 SAMPLE = 10
 _SEVERITY = {"failed": 3, "skipped": 2, "ok": 1, "disabled": 0}

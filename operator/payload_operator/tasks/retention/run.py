@@ -17,11 +17,12 @@ from payload_operator.adapters.server import ServerClient
 from payload_operator.adapters.storage.base import StorageError
 from payload_operator.adapters.storage.factory import open_store
 from payload_operator.api.spec import OrphanAuditMode, RetentionSpec
-from payload_operator.jobs import retention_report, server_passes
-from payload_operator.jobs.discovery import Discovery, discover
-from payload_operator.jobs.orphan_audit import AuditScope, AuditTally, OrphanAudit, Progress
-from payload_operator.planning.sweep import parse_duration
-from payload_operator.runs.base import RunContext
+from payload_operator.core.run_context import RunContext
+from payload_operator.planning.orphans import parse_duration
+from payload_operator.tasks.discovery import Discovery, discover
+from payload_operator.tasks.retention import report as retention_report
+from payload_operator.tasks.retention import server_passes
+from payload_operator.tasks.retention.orphan_audit import AuditScope, AuditTally, OrphanAudit, Progress
 
 
 class MissingServerToken(ValueError):

@@ -1,0 +1,1 @@
+"""Development kit: the emulators, fault proxy and cluster harness that tests, the demo and benchmarks share."""

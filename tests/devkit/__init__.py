@@ -1,0 +1,1 @@
+"""Tests of the development kit itself (emulators, fault proxy, harness)."""
