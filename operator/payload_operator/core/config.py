@@ -7,13 +7,23 @@ intervals instead of test-only switches.
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from payload_operator.api.spec import RunnerResources
 from payload_operator.planning.tenancy import TenantPolicy
 
 PINNED_SECRETS_ENV = "PAYLOAD_OPERATOR_PINNED_SECRETS"
+
+
+class PullSecret(BaseModel):
+    """A pull Secret of Job pods, by name (a LocalObjectReference)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=253)
 
 
 class OperatorConfig(BaseSettings):
@@ -37,6 +47,17 @@ class OperatorConfig(BaseSettings):
     """Image of retention and integrity Jobs (the operator's own image)."""
     job_service_account: str = "payload-operator-runner"
     """ServiceAccount of retention and integrity Job pods."""
+    job_node_selector: dict[str, str] = {}
+    """nodeSelector of Job pods (JSON; Helm value runner.nodeSelector), e.g. nodes near the storage."""
+    job_tolerations: list[dict[str, Any]] = []
+    """Tolerations of Job pods (JSON list; runner.tolerations)."""
+    job_affinity: dict[str, Any] = {}
+    """Affinity of Job pods (JSON; runner.affinity)."""
+    job_image_pull_secrets: list[PullSecret] = []
+    """Pull Secrets of Job pods (JSON list of {name}; runner.imagePullSecrets), in each namespace Jobs run in."""
+    job_resources: RunnerResources = RunnerResources()
+    """Requests and limits of Job pods whose resource sets no spec.runner.resources (JSON; runner.resources);
+    empty: the built-in defaults."""
     max_reconcile_workers: int = Field(default=20, ge=1)
     """Concurrent handler invocations across resources."""
     namespace: str = ""
@@ -47,6 +68,16 @@ class OperatorConfig(BaseSettings):
     pinned_secrets: frozenset[str] = frozenset()
     """Secrets ("namespace/name") the operator may read without their consent label (JSON list in
     PAYLOAD_OPERATOR_PINNED_SECRETS; Helm value secrets.pinned); see docs/security.md."""
+
+    def job_placement(self) -> dict[str, Any]:
+        """The pod spec fields that place Job pods and let them pull: only those set, so the rest stay absent."""
+        fields: dict[str, Any] = {
+            "nodeSelector": self.job_node_selector,
+            "tolerations": self.job_tolerations,
+            "affinity": self.job_affinity,
+            "imagePullSecrets": [secret.model_dump() for secret in self.job_image_pull_secrets],
+        }
+        return {key: value for key, value in fields.items() if value}
 
     def tenant_environment(self) -> dict[str, str]:
         """The variables that hand this tenant policy to a Job the operator starts, so it judges alike."""

@@ -20,6 +20,7 @@ from typing import Any
 
 from payload_operator.adapters.kube import KubeClient, KubeConflict, KubeError, KubeForbidden, owned_by
 from payload_operator.api.resource import Resource
+from payload_operator.api.spec import RunnerResources
 from payload_operator.core.run_context import Shard
 from payload_operator.core.timefmt import parse_time
 from payload_operator.scheduler import job_manifest as jobs
@@ -39,8 +40,11 @@ async def start_jobs(
     image: str,
     service_account: str,
     env: Mapping[str, str] | None = None,
+    placement: Mapping[str, Any] | None = None,
+    default_resources: RunnerResources | None = None,
 ) -> tuple[str, ...]:
-    """Create one Job per shard; Jobs that already exist belong to this same run and are kept."""
+    """Create one Job per shard (see jobs.job_manifest for the settings); Jobs that already exist belong to
+    this same run and are kept."""
     count = resource.spec.runner.shards
     created: list[str] = []
     names: list[str] = []
@@ -55,6 +59,8 @@ async def start_jobs(
                 image=image,
                 service_account=service_account,
                 env=env,
+                placement=placement,
+                default_resources=default_resources,
             )
             names.append(manifest["metadata"]["name"])
             try:

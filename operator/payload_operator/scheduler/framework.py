@@ -314,6 +314,8 @@ class _Tick:
                 image=self.config.job_image,
                 service_account=self.config.job_service_account,
                 env=self.config.tenant_environment(),
+                placement=self.config.job_placement(),
+                default_resources=self.config.job_resources,
             )
         except KubeError as exc:
             failure = Conclusion(RunOutcome.FAILED, f"could not create the run's Jobs: {exc}", {})

@@ -6,8 +6,9 @@ a run id derived from its schedule occurrence makes creating the same run twice 
 Labels are only for finding: a result counts only when its ConfigMap is owned by the shard's Job (by
 UID, which the pod learns from the downward API, so the runner account needs no right to read Jobs).
 
-Job pods run as an explicit non-root UID with requests and limits (the resource's, else defaults) and
-a size-limited /tmp, so one resource's run cannot take a node's memory or disk.
+Job pods run as an explicit non-root UID with requests and limits (the resource's, else the operator's
+defaults) and a size-limited /tmp, so one resource's run cannot take a node's memory or disk. Where they
+run and which pull Secrets they use are the operator's settings (chart values runner.*), never the tenant's.
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ PAYLOAD_VOLUME = "payloads"
 RUNNER_UID = 65532
 """The image's non-root user (Dockerfile), stated explicitly so no image default decides."""
 DEFAULT_RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}}
-"""Applied per section when `spec.runner.resources` leaves it out."""
+"""Built in: for a resource without `spec.runner.resources` when the operator sets no defaults of its own."""
+PLACEMENT_FIELDS = ("nodeSelector", "tolerations", "affinity", "imagePullSecrets")
+"""The pod spec fields a placement may set; nothing else of the pod comes from outside this module."""
 JOB_UID_ENV = "PAYLOAD_OPERATOR_JOB_UID"
 LEGACY_JOB_UID_ENV = "PAYLOAD_OPERATOR_JOB_UID_LEGACY"
 _JOB_UID_LABELS = {JOB_UID_ENV: "batch.kubernetes.io/controller-uid", LEGACY_JOB_UID_ENV: "controller-uid"}
@@ -109,18 +112,24 @@ def run_command(kind: str, resource: Resource, run_id: str, shard: Shard) -> lis
     ]
 
 
-def _resources(spec: RunnerResources) -> dict[str, dict[str, str]]:
-    """The resource's requests and limits; a pod is never left without a memory limit.
+def _quantities(resources: RunnerResources) -> tuple[dict[str, str], dict[str, str]]:
+    requests = resources.requests.model_dump(exclude_none=True) if resources.requests is not None else {}
+    limits = resources.limits.model_dump(exclude_none=True) if resources.limits is not None else {}
+    return requests, limits
 
-    Limits alone are kept (Kubernetes makes them the requests too); requests alone get a memory limit
-    equal to the memory request (or the default one); neither gets the defaults.
+
+def _resources(spec: RunnerResources, defaults: RunnerResources) -> dict[str, dict[str, str]]:
+    """The resource's requests and limits, else the operator's `defaults`, else the built-in ones; a pod is
+    never left without a memory limit.
+
+    Limits alone are kept (Kubernetes makes them the requests too); without a memory limit, the memory
+    request is the limit, or else the defaults' (or the built-in) memory limit.
     """
-    requests = spec.requests.model_dump(exclude_none=True) if spec.requests is not None else {}
-    limits = spec.limits.model_dump(exclude_none=True) if spec.limits is not None else {}
-    if not requests and not limits:
-        return {section: dict(values) for section, values in DEFAULT_RESOURCES.items()}
+    builtin = ({**DEFAULT_RESOURCES["requests"]}, {**DEFAULT_RESOURCES["limits"]})
+    requests, limits = next((q for q in (_quantities(spec), _quantities(defaults)) if any(q)), builtin)
     if "memory" not in limits:
-        limits["memory"] = requests.get("memory", DEFAULT_RESOURCES["limits"]["memory"])
+        fallback = _quantities(defaults)[1].get("memory", DEFAULT_RESOURCES["limits"]["memory"])
+        limits["memory"] = requests.get("memory", fallback)
     return {"requests": requests, "limits": limits} if requests else {"limits": limits}
 
 
@@ -145,9 +154,13 @@ def job_manifest(
     image: str,
     service_account: str,
     env: Mapping[str, str] | None = None,
+    placement: Mapping[str, Any] | None = None,
+    default_resources: RunnerResources | None = None,
 ) -> dict[str, Any]:
     """One shard's Job: never retried, bounded in time, owned by the resource; `env` adds variables
-    (the operator's tenant policy, so the Job's command judges the resource alike)."""
+    (the operator's tenant policy, so the Job's command judges the resource alike), `placement` the pod's
+    nodeSelector, tolerations, affinity and imagePullSecrets, `default_resources` the requests and limits of
+    a resource that sets none (all three the operator's settings, OperatorConfig)."""
     runner = resource.spec.runner
     labels = run_labels(resource, kind, run_id, shard, JOB_COMPONENT)
     volumes, mounts = _volumes(resource)
@@ -171,7 +184,8 @@ def job_manifest(
             "capabilities": {"drop": ["ALL"]},
         },
     }
-    container["resources"] = _resources(runner.resources)
+    container["resources"] = _resources(runner.resources, default_resources or RunnerResources())
+    placed = {key: placement[key] for key in PLACEMENT_FIELDS if placement and placement.get(key)}
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -197,6 +211,7 @@ def job_manifest(
                     },
                     "containers": [container],
                     "volumes": volumes,
+                    **placed,
                 },
             },
         },
