@@ -543,6 +543,12 @@ TENANT = [
         "requireHttps",
         policy={"requireHttps": True},
     ),
+    TenantCase(
+        "plain http to a store listed for https only",
+        _s3(endpoint="http://minio.storage.example:9000"),
+        "endpoints[].requireHttps",
+        policy={"endpoints": [{"hosts": ["minio.storage.example:9000"], "uses": ["s3"], "requireHttps": True}]},
+    ),
     # host directories
     TenantCase("local path /etc", _local("/etc"), "localRoots"),
     TenantCase("local path /var/run", _local("/var/run"), "localRoots"),

@@ -116,6 +116,26 @@ def test_a_listed_s3_compatible_store_is_allowed_only_where_listed() -> None:
     assert judge(admission, resource("team-b", **store)) == ["endpoints"]
 
 
+def test_https_can_be_required_for_some_hosts_only() -> None:
+    """One grant requires https for its store, another admits http for an emulator; the global switch is off."""
+    policy = {
+        "endpoints": [
+            {"hosts": ["10.1.0.0/16"], "uses": ["s3"], "requireHttps": True},
+            {"hosts": ["10.2.0.0/16"], "uses": ["s3"]},
+        ]
+    }
+    admission = Admission(TenantPolicy.model_validate(policy))
+
+    def store(url: str) -> Resource:
+        return resource(s3={"bucket": "dw-payloads", "endpoint": url, "credentialsSecretRef": {"name": "k"}})
+
+    assert judge(admission, store("https://10.1.2.3:9000")) == []
+    assert judge(admission, store("http://10.1.2.3:9000")) == ["endpoints[].requireHttps"]
+    assert judge(admission, store("http://10.2.2.3:9000")) == []
+    strict = Admission(TenantPolicy.model_validate(policy | {"requireHttps": True}))
+    assert judge(strict, store("http://10.2.2.3:9000")) == ["requireHttps"]
+
+
 def test_the_credentials_secret_is_judged_too() -> None:
     """A connection string names its own endpoint: the account key would go there."""
     admission = Admission(TenantPolicy())

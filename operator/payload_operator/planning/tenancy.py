@@ -78,6 +78,8 @@ class EndpointGrant(_PolicyModel):
     """Namespaces whose resources may use them ("*": every namespace)."""
     ambient_credentials: bool = False
     """Whether the operator's ambient identity may be sent there (only to hosts you run yourself)."""
+    require_https: bool = False
+    """Refuse http:// to these hosts (for their uses and namespaces), even where plain http is allowed elsewhere."""
 
     @field_validator("hosts")
     @classmethod
@@ -343,11 +345,14 @@ def _check_endpoint(
         return [Violation(endpoint.field, "not an http(s) URL with a host and without userinfo", "endpoints")]
     where = f"{host.name}:{host.port}"
     problems: list[Violation] = []
-    if policy.require_https and not endpoint.url.startswith("https://"):
-        problems.append(Violation(endpoint.field, f"{where} is not https", "requireHttps"))
     grants = [g for g in policy.endpoints if endpoint.use in g.uses and _listed(g.namespaces, namespace)]
     resolved = [host.address] if host.address is not None else list(addresses.get(host.name, ()))
     granted = [g for g in grants if _grants_host(g, host, resolved)]
+    if not endpoint.url.startswith("https://"):
+        if policy.require_https:
+            problems.append(Violation(endpoint.field, f"{where} is not https", "requireHttps"))
+        elif any(g.require_https for g in granted):  # the strictest grant of the host wins
+            problems.append(Violation(endpoint.field, f"{where} is listed for https only", "endpoints[].requireHttps"))
     public = is_public(endpoint.use, endpoint.url)
     if endpoint.use is not EndpointUse.SERVER and not public and not granted:
         problems.append(
