@@ -9,6 +9,17 @@ from dataclasses import dataclass
 RETRY_AFTER_CAP = 900.0
 """Longest Retry-After honoured (seconds): a server asking for more (or for "inf") is retried after this."""
 
+_MAX_DOUBLINGS = 32
+"""Beyond this many doublings every delay is at the cap anyway; stopping there keeps 2**n from overflowing
+for a resource that has failed for days."""
+
+
+def honoured_retry_after(retry_after: float | None) -> float:
+    """The wait a server's Retry-After imposes: at most RETRY_AFTER_CAP; none when absent, negative or NaN."""
+    if retry_after is None or math.isnan(retry_after) or retry_after <= 0:
+        return 0.0
+    return min(retry_after, RETRY_AFTER_CAP)
+
 
 @dataclass
 class Backoff:
@@ -23,8 +34,8 @@ class Backoff:
         """Record a failure; return the delay until the next attempt (with jitter, honouring Retry-After)."""
         self.failures += 1
         jitter = random.uniform(0.8, 1.2)
-        asked = min(retry_after, RETRY_AFTER_CAP) if retry_after is not None and math.isfinite(retry_after) else 0.0
-        delay = max(min(self.cap, self.base * 2.0 ** (self.failures - 1)) * jitter, asked)
+        doubled = self.base * 2.0 ** min(self.failures - 1, _MAX_DOUBLINGS)
+        delay = max(min(self.cap, doubled) * jitter, honoured_retry_after(retry_after))
         self.next_attempt = now + delay
         return delay
 
