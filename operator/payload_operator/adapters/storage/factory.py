@@ -61,6 +61,7 @@ def _open_s3(s3: S3Spec, credentials: SecretValues | None, root: str, pool: int)
     from botocore.config import Config
 
     from payload_operator.adapters.storage.s3 import S3Store
+    from payload_operator.adapters.storage.s3_reads import ReadSettings, resolve_verify
 
     static: dict[str, str | None] = {}
     if credentials is not None:
@@ -82,9 +83,13 @@ def _open_s3(s3: S3Spec, credentials: SecretValues | None, root: str, pool: int)
         response_checksum_validation="when_required",
     )
     # A session per store: the default boto3 session is not safe to share while clients are created.
-    session = boto3.session.Session(botocore_session=_botocore_session(), **static)
-    client = session.client("s3", region_name=s3.region, endpoint_url=s3.endpoint or None, config=config)
-    return S3Store(client, s3.bucket, credentials=session.get_credentials(), root=root, max_connections=pool)
+    botocore_session = _botocore_session()
+    session = boto3.session.Session(botocore_session=botocore_session, **static)
+    # `verify` resolved once and given to both: the client and the reads beside it trust the same CAs.
+    verify = resolve_verify(botocore_session)
+    client = session.client("s3", region_name=s3.region, endpoint_url=s3.endpoint or None, config=config, verify=verify)
+    reads = ReadSettings.of_client(client, verify, attempts=ATTEMPTS)
+    return S3Store(client, s3.bucket, credentials=session.get_credentials(), reads=reads, root=root)
 
 
 def _botocore_session() -> Any:

@@ -48,8 +48,18 @@ class _HTTPSPool(HTTPSConnectionPool):
     ConnectionCls = QuickAckHTTPSConnection
 
 
+_POOL_CLASSES = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
 def pool_manager(**options: Any) -> urllib3.PoolManager:
     """A PoolManager (same options) whose HTTP and HTTPS connections acknowledge responses at once."""
     manager = urllib3.PoolManager(**options)
-    manager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+    manager.pool_classes_by_scheme = _POOL_CLASSES
+    return manager
+
+
+def proxy_manager(proxy_url: str, **options: Any) -> urllib3.ProxyManager:
+    """A ProxyManager (same options) whose connections acknowledge responses at once."""
+    manager = urllib3.ProxyManager(proxy_url, **options)
+    manager.pool_classes_by_scheme = _POOL_CLASSES
     return manager

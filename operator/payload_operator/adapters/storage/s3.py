@@ -24,19 +24,15 @@ from botocore.exceptions import (
     NoCredentialsError,
     PartialCredentialsError,
 )
-from botocore.httpsession import get_cert_path
-from urllib3.connectionpool import HTTPConnectionPool
 
 from payload_operator.adapters.storage import errors
 from payload_operator.adapters.storage.base import (
-    CONNECT_TIMEOUT_SECONDS,
-    READ_TIMEOUT_SECONDS,
     BatchResult,
     StorageAccessDenied,
     StorageError,
 )
 from payload_operator.adapters.storage.bulk import check_batch
-from payload_operator.adapters.storage.quickack import pool_manager
+from payload_operator.adapters.storage.s3_reads import ReadSettings
 from payload_operator.adapters.storage.sigv4 import PROBE_KEY, CredentialSource, Endpoint, GetSigner
 from payload_operator.planning.objects import ObjectInfo
 
@@ -63,20 +59,15 @@ class S3Store:
         bucket: str,
         *,
         credentials: CredentialSource | None,
+        reads: ReadSettings,
         root: str = "",
-        max_connections: int = 10,
     ) -> None:
         self.client = client
         self.bucket = bucket
         self.root = root
         self._credentials = credentials
-        self._reader: tuple[GetSigner, HTTPConnectionPool] | None = None
-        self._http = pool_manager(
-            maxsize=max_connections,
-            ca_certs=get_cert_path(True),
-            timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT_SECONDS, read=READ_TIMEOUT_SECONDS),
-            retries=urllib3.Retry(total=2, read=0, status=0, backoff_factor=0.5, raise_on_redirect=False),
-        )
+        self._reads = reads
+        self._reader: tuple[GetSigner, urllib3.PoolManager] | None = None
         self.page_size = 1000
         """Keys per ListObjectsV2 call (S3's maximum); tests lower it to exercise paging."""
 
@@ -113,12 +104,16 @@ class S3Store:
         # A GET signed here (sigv4.py) and streamed over a plain connection pool costs a fraction of the
         # client CPU of `get_object`, which is what bounds hashing many small objects. The headers carry
         # a signature: they are never logged or put into an error message.
+        # Retries (throttling, server errors, connection errors) happen inside urlopen and resend the same
+        # signed headers: a SigV4 signature stays valid for 15 minutes, far beyond the backoff budget.
         with self._errors("read", key):
-            signer, pool = self._reading()
+            signer, http = self._reading()
             path = signer.path(key)
             headers = signer.headers(path)
         try:
-            response = pool.urlopen("GET", path, headers=headers, preload_content=False, redirect=False)
+            response = http.urlopen(
+                "GET", signer.endpoint.origin + path, headers=headers, preload_content=False, redirect=False
+            )
         except urllib3.exceptions.HTTPError as exc:
             raise errors.unreachable(PROVIDER, "read", self.client.meta.endpoint_url, exc) from None
         try:
@@ -131,8 +126,8 @@ class S3Store:
         finally:
             response.release_conn()
 
-    def _reading(self) -> tuple[GetSigner, HTTPConnectionPool]:
-        """The signer and connection pool of reads, made on the first read: botocore presigns one probe
+    def _reading(self) -> tuple[GetSigner, urllib3.PoolManager]:
+        """The signer and connections of reads, made on the first read: botocore presigns one probe
         URL (locally) so endpoint, addressing style and region are exactly what its own calls use."""
         if self._reader is None:
             if self._credentials is None:
@@ -141,7 +136,7 @@ class S3Store:
                 "get_object", Params={"Bucket": self.bucket, "Key": PROBE_KEY}, ExpiresIn=PRESIGNED_SECONDS
             )
             endpoint = Endpoint.from_presigned_url(url)
-            self._reader = GetSigner(endpoint, self._credentials), self._http.connection_from_url(endpoint.origin)
+            self._reader = GetSigner(endpoint, self._credentials), self._reads.pool_manager(endpoint.origin)
         return self._reader
 
     def put(self, key: str, data: bytes) -> None:
@@ -167,7 +162,8 @@ class S3Store:
         return BatchResult(deleted=[key for key in keys if key not in failed], errors=failed)
 
     def close(self) -> None:
-        self._http.clear()
+        if self._reader is not None:
+            self._reader[1].clear()
         self.client.close()
 
     def _errors(self, operation: str, key: str | None = None) -> AbstractContextManager[None]:
