@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
@@ -34,6 +35,7 @@ class OperatorProcess:
         self.starts = 0
         self.metrics_port = 0
         self.liveness_port = 0
+        self.readiness_port = 0
 
     def environment(self) -> dict[str, str]:
         base = {k: v for k, v in os.environ.items() if not k.startswith("PAYLOAD_OPERATOR_") and k != "KUBECONFIG"}
@@ -51,9 +53,11 @@ class OperatorProcess:
     def start(self) -> None:
         """Start (or restart) the operator and wait until its liveness endpoint answers."""
         assert self.process is None or not self.process.alive(), "already running"
-        self.metrics_port, self.liveness_port = free_ports(2)
+        self.metrics_port, self.liveness_port, self.readiness_port = free_ports(3)
         liveness = f"http://127.0.0.1:{self.liveness_port}/healthz"
-        argv = [sys.executable, "-m", "payload_operator", "run", "-A", "--standalone", f"--liveness={liveness}"]
+        readiness = f"http://127.0.0.1:{self.readiness_port}/readyz"
+        argv = [sys.executable, "-m", "payload_operator", "run", "-A", "--standalone"]
+        argv += [f"--liveness={liveness}", f"--readiness={readiness}"]
         self.starts += 1
         with self.log_path.open("a") as log:
             log.write(f"\n===== drill: operator start #{self.starts} =====\n")
@@ -97,6 +101,16 @@ class OperatorProcess:
                 return bool(response.status == 200)
         except OSError:
             return False
+
+    def readiness(self) -> int | None:
+        """The HTTP status /readyz answers (200 ready, 503 not ready); None when nothing answers."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.readiness_port}/readyz", timeout=5) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as error:
+            return int(error.code)
+        except OSError:
+            return None
 
     def assert_up(self) -> None:
         """The operator neither crashed nor stopped answering its liveness probe."""

@@ -13,6 +13,7 @@ request is counted and logged with timestamps.
         proxy.drop(), proxy.reset(), proxy.truncate()      # close / RST / half a body, then abort
         proxy.latency = 0.2                                 # added to every request
         proxy.refuse = True                                 # RST every new connection
+        proxy.sever()                                       # close the connections already open
         proxy.clear()
         proxy.requests.count(method="PUT", status=200), proxy.requests.find(writes=True)
         proxy.connections                                   # accepted connections so far
@@ -143,9 +144,7 @@ class FaultProxy:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._sever()
 
     def stop(self) -> None:
         """Close the listener and every connection, and end the thread."""
@@ -196,6 +195,18 @@ class FaultProxy:
     def truncate(self, **match: Any) -> Rule:
         """Forward, then send the answer's head and half its body, and abort."""
         return self.rules.add(Rule("truncate", **match))
+
+    def sever(self) -> None:
+        """Close every open connection, both ways (with `refuse`: a cut network path, long streams included)."""
+        loop = self._loop
+        if loop is not None:
+            asyncio.run_coroutine_threadsafe(self._sever(), loop).result(10)
+
+    async def _sever(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def clear(self) -> None:
         """Remove every rule and switch (latency, refuse)."""

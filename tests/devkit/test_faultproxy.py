@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -184,6 +185,18 @@ def test_refused_connections_and_tcp_mode(upstream: str) -> None:
                 fresh.get("/refused")
         assert tcp.connections == 2
     assert [p for _m, p, _b in _Handler.seen] == ["/piped"]
+
+
+def test_sever_closes_open_connections(upstream: str) -> None:
+    with FaultProxy(upstream, mode="tcp") as tcp, socket.create_connection(("127.0.0.1", tcp.port), timeout=5) as sock:
+        sock.sendall(b"GET /kept HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1."), "the connection is piped"
+        tcp.refuse = True
+        tcp.sever()
+        sock.settimeout(10)  # a connection left open would time out here and fail the test
+        with contextlib.suppress(ConnectionResetError):
+            while sock.recv(4096):
+                pass  # the rest of the answer, then the close
 
 
 def test_only_loopback_targets_are_accepted() -> None:

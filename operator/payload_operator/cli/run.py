@@ -24,6 +24,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--verbose", action="store_true", help="debug logging (never includes secret values)")
     parser.add_argument("--liveness", default="http://0.0.0.0:8081/healthz", help="Kopf liveness endpoint URL")
+    parser.add_argument(
+        "--readiness",
+        default="",
+        help="readiness endpoint URL, e.g. http://0.0.0.0:8082/readyz: not ready while the Kubernetes API is "
+        "unreachable (PAYLOAD_OPERATOR_API_CONTACT_MAX_AGE); default: not served",
+    )
     parser.add_argument("--standalone", action="store_true", help="no peering (single replica)")
     parser.add_argument("--priority", type=int, default=0, help="peering priority when several replicas run")
     parser.add_argument("--peering", default="payload-operator", help="peering object name")
@@ -42,5 +48,6 @@ def run(args: argparse.Namespace) -> int:
         priority=args.priority,
         peering_name=None if args.standalone else args.peering,  # a name makes peering mandatory in Kopf
         liveness_endpoint=args.liveness or None,
+        memo=kopf.Memo(readiness_endpoint=args.readiness),
     )
     return 0

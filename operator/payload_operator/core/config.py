@@ -43,6 +43,9 @@ class OperatorConfig(BaseSettings):
     """Seconds between deletion attempts."""
     metrics_port: int = Field(default=8080, ge=0, le=65535)
     """Port of the Prometheus /metrics endpoint; 0 disables it."""
+    api_contact_max_age: float = Field(default=30.0, gt=0)
+    """Seconds without a successful Kubernetes API contact after which /readyz says not ready (`run --readiness`);
+    the API is checked three times in that span."""
     job_image: str = "ghcr.io/durable-workflow/payload-operator:0.1.0"
     """Image of retention and integrity Jobs (the operator's own image)."""
     job_service_account: str = "payload-operator-runner"
