@@ -18,7 +18,7 @@ import kopf
 from prometheus_client import start_http_server
 
 from payload_operator.adapters.kube import KubeClient
-from payload_operator.adapters.readiness import Readiness
+from payload_operator.adapters.readiness_probe import ReadinessProbe
 from payload_operator.adapters.run_context import server_ca_bundle
 from payload_operator.adapters.server import ServerClient
 from payload_operator.adapters.tenancy import admission_for
@@ -64,7 +64,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf
     memo.runs = RunnerState()  # scheduled runs (retention, integrity): shared by every resource
     memo.admission = admission_for(CONFIG)  # the admin's tenant policy, applied before anything is called
     if memo.get("readiness_endpoint"):  # `run --readiness`: not ready while the API server is out of reach
-        memo.readiness = await Readiness.start(memo.readiness_endpoint, memo.kube, CONFIG.api_contact_max_age)
+        memo.readiness = await ReadinessProbe.start(memo.readiness_endpoint, memo.kube, CONFIG.api_contact_max_age)
         logger.info("readiness served on %s", memo.readiness_endpoint)
     logging.getLogger("kopf.objects").addFilter(_QuietTimer())
     # httpx logs every request at INFO: two lines per resource per resync would bury what matters.
@@ -84,7 +84,7 @@ class _QuietTimer(logging.Filter):
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     """Stop the readiness checks, close the shared client."""
-    readiness: Readiness | None = memo.get("readiness")
+    readiness: ReadinessProbe | None = memo.get("readiness")
     if readiness is not None:
         await readiness.stop()
     runs: RunnerState | None = memo.get("runs")

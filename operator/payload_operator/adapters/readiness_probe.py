@@ -1,4 +1,4 @@
-"""Readiness: whether the operator reaches the Kubernetes API with its own credentials, served on /readyz.
+"""The operator pod's readiness probe on /readyz: whether it reaches the Kubernetes API with its own credentials.
 
 Kopf's liveness endpoint answers while the event loop runs, also when every API call fails (no DNS, a
 network policy, an expired token), so it cannot say "ready". Restarting would not cure an API outage
@@ -69,7 +69,7 @@ async def keep_checking(kube: KubeClient, contact: ApiContact) -> None:
         await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
 
 
-class Readiness:
+class ReadinessProbe:
     """The /readyz endpoint and the checks behind it, started and stopped with the operator."""
 
     def __init__(self, contact: ApiContact, runner: aiohttp.web.AppRunner, checks: asyncio.Task[None]) -> None:
@@ -78,7 +78,7 @@ class Readiness:
         self._checks = checks
 
     @classmethod
-    async def start(cls, endpoint: str, kube: KubeClient, max_age: float) -> Readiness:
+    async def start(cls, endpoint: str, kube: KubeClient, max_age: float) -> ReadinessProbe:
         """Serve `endpoint` (http://host:port/path) and start checking the API."""
         parts = urllib.parse.urlsplit(endpoint)
         if parts.scheme != "http" or not parts.port:

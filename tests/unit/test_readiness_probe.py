@@ -5,7 +5,7 @@ The cut API path itself is drilled against a real API server in tests/drills/tes
 
 from __future__ import annotations
 
-from payload_operator.adapters.readiness import CHECKS_PER_MAX_AGE, ApiContact
+from payload_operator.adapters.readiness_probe import CHECKS_PER_MAX_AGE, ApiContact
 
 
 def test_not_ready_before_the_first_contact() -> None:
