@@ -8,20 +8,21 @@ before any startup handler runs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import kopf
 from prometheus_client import start_http_server
 
-from payload_operator.adapters.kube import KubeClient
+from payload_operator.adapters.kube import KubeClient, KubeError
 from payload_operator.adapters.readiness_probe import ReadinessProbe
 from payload_operator.adapters.run_context import server_ca_bundle
-from payload_operator.adapters.server import ServerClient
-from payload_operator.adapters.tenancy import admission_for
+from payload_operator.adapters.server import ServerClient, ServerError
+from payload_operator.adapters.tenancy import TenantPolicyDenied, admission_for
 from payload_operator.api.resource import Resource
 from payload_operator.api.spec import API_GROUP, API_VERSION, PLURAL, DeletionPolicy
 from payload_operator.core import metrics
@@ -52,7 +53,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf
     )
     # Our own Events carry reasons; Kopf's per-line Events would flood (dask-kubernetes#945).
     settings.posting.level = logging.ERROR
-    settings.execution.max_workers = CONFIG.max_reconcile_workers
+    apply_concurrency(settings, memo, CONFIG)
     # Explicit watch timeouts so a silently dropped watch is noticed (kopf#585).
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
@@ -61,7 +62,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf
     if connection is None:
         raise kopf.PermanentError("no Kubernetes credentials: neither a service account nor a kubeconfig")
     memo.kube = KubeClient.from_connection(connection, pinned_secrets=CONFIG.pinned_secrets)
-    memo.runs = RunnerState()  # scheduled runs (retention, integrity): shared by every resource
+    memo.runs = RunnerState(CONFIG.max_in_process_shards)  # scheduled runs: shared by every resource
     memo.admission = admission_for(CONFIG)  # the admin's tenant policy, applied before anything is called
     if memo.get("readiness_endpoint"):  # `run --readiness`: not ready while the API server is out of reach
         memo.readiness = await ReadinessProbe.start(memo.readiness_endpoint, memo.kube, CONFIG.api_contact_max_age)
@@ -95,9 +96,23 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
         await kube.aclose()
 
 
+def apply_concurrency(settings: kopf.OperatorSettings, memo: kopf.Memo, config: OperatorConfig) -> None:
+    """Bound the work in flight: Kopf's per-resource workers for events, and one shared set of slots that
+    event handlers, timer ticks and deletions take (Kopf's timers do not go through its worker queue)."""
+    settings.queueing.worker_limit = config.max_reconcile_workers
+    memo.reconcile_slots = asyncio.Semaphore(config.max_reconcile_workers)
+
+
 def _lock(memo: kopf.Memo) -> asyncio.Lock:
     lock: asyncio.Lock = memo.setdefault(LOCK_KEY, asyncio.Lock())
     return lock
+
+
+@contextlib.asynccontextmanager
+async def _turn(memo: kopf.Memo) -> AsyncIterator[None]:
+    """This resource's lock, then one of the operator-wide reconcile slots (max_reconcile_workers)."""
+    async with _lock(memo), memo.reconcile_slots:
+        yield
 
 
 def _state(memo: kopf.Memo) -> engine.ResourceState:
@@ -114,7 +129,13 @@ def _post_events(body: kopf.Body, notes: Iterable[EventNote]) -> None:
 
 async def _policy_pass(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo) -> None:
     state = _state(memo)
-    result = await engine.reconcile_policy(copy.deepcopy(dict(body)), memo.kube, state, memo.admission)
+    result = await engine.reconcile_policy(
+        copy.deepcopy(dict(body)),
+        memo.kube,
+        state,
+        memo.admission,
+        namespace_concurrency=CONFIG.namespace_sync_concurrency,
+    )
     engine.record_outcome(state, result)
     add(patch, result.change)
     _post_events(body, result.events)
@@ -134,7 +155,7 @@ async def _sweep_pass(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, resou
 @kopf.on.update(*RESOURCE, field="spec")
 async def reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
     """A new, changed or (after a restart) existing resource: converge now."""
-    async with _lock(memo):
+    async with _turn(memo):
         _state(memo).backoff.succeeded()
         await _policy_pass(body, patch, memo)
 
@@ -142,7 +163,7 @@ async def reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: An
 @kopf.timer(*RESOURCE, interval=CONFIG.timer_interval, initial_delay=CONFIG.timer_interval)
 async def tick(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
     """Level-based upkeep: retry failures on backoff, find drift on the resync interval."""
-    async with _lock(memo):
+    async with _turn(memo):
         state = _state(memo)
         parsed = engine.parse(copy.deepcopy(dict(body)))
         spec = None if isinstance(parsed, engine.PassResult) else parsed.spec
@@ -157,27 +178,48 @@ async def tick(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) ->
         _post_events(body, runs.events)
 
 
-@kopf.on.delete(*RESOURCE)
-async def finalize(body: kopf.Body, retry: int, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
-    """Retain leaves the server alone; Delete disables the policies, with bounded retries."""
-    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
-    metrics.forget(namespace, name)
-    await memo.runs.forget_resource(body["metadata"]["uid"])
-    parsed = engine.parse(copy.deepcopy(dict(body)))
-    if isinstance(parsed, engine.PassResult) or parsed.spec.deletion_policy == DeletionPolicy.RETAIN:
+def _deletes_policies(spec: kopf.Spec, **_: Any) -> bool:
+    """Only deletionPolicy Delete has work to do before a resource goes (Retain leaves the server alone)."""
+    return spec.get("deletionPolicy") == DeletionPolicy.DELETE.value
+
+
+@kopf.on.event(*RESOURCE)
+async def forget(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    """A resource is gone, whatever its deletion policy: drop its metric series and stop its in-process runs."""
+    if event["type"] != "DELETED":
         return
+    metadata = event["object"]["metadata"]
+    metrics.forget(metadata["namespace"], metadata["name"])
+    await memo.runs.forget_resource(metadata["uid"])
+
+
+# The expected ways a deletion pass fails: they count against the bounded attempts. Anything else is a bug:
+# it counts too (deletion must not hang on it), but is logged with its traceback.
+DELETION_FAILURES = (KubeError, ServerError, TenantPolicyDenied)
+
+
+@kopf.on.delete(*RESOURCE, when=_deletes_policies)
+async def finalize(body: kopf.Body, retry: int, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    """deletionPolicy Delete: disable the server policies and remove our bucket rules, with bounded retries."""
+    parsed = engine.parse(copy.deepcopy(dict(body)))
+    if isinstance(parsed, engine.PassResult):
+        return  # an invalid spec never reached the server
     spec = parsed.spec
-    lifecycle_failure = await release_lifecycle(memo.kube, parsed, memo.admission)
-    try:
-        await memo.admission.check(parsed)
-        token = await memo.kube.read_secret_key(
-            namespace, spec.server.token_secret_ref.name, spec.server.token_secret_ref.key
-        )
-        ca_bundle = await server_ca_bundle(memo.kube, parsed)
-        async with ServerClient.for_server(spec.server, token, ca_bundle) as client:
-            failures = await disable_all(client, spec)
-    except Exception as exc:  # any failure counts against the bounded attempts
-        failures = [str(exc)]
+    async with _turn(memo):
+        lifecycle_failure = await release_lifecycle(memo.kube, parsed, memo.admission)
+        try:
+            await memo.admission.check(parsed)
+            token = await memo.kube.read_secret_key(
+                parsed.namespace, spec.server.token_secret_ref.name, spec.server.token_secret_ref.key
+            )
+            ca_bundle = await server_ca_bundle(memo.kube, parsed)
+            async with ServerClient.for_server(spec.server, token, ca_bundle) as client:
+                failures = await disable_all(client, spec)
+        except DELETION_FAILURES as exc:
+            failures = [str(exc)]
+        except Exception as exc:
+            logger.exception("disabling the server policies failed unexpectedly")
+            failures = [f"unexpected {type(exc).__name__} (see the operator log)"]
     if lifecycle_failure:
         failures.append(lifecycle_failure)
     if not failures:

@@ -139,12 +139,15 @@ def test_container_is_hardened_with_a_writable_tmp_and_kopf_liveness() -> None:
 
 def test_image_digest_wins_and_config_becomes_environment() -> None:
     digest = "sha256:" + "a" * 64
-    docs = render({"image": {"digest": digest}, "config": {"timerInterval": 15, "maxReconcileWorkers": 4}})
+    config = {"timerInterval": 15, "maxReconcileWorkers": 4, "maxInProcessShards": 3, "namespaceSyncConcurrency": 2}
+    docs = render({"image": {"digest": digest}, "config": config})
     container = operator_container(docs)
     assert container["image"] == f"ghcr.io/durable-workflow/payload-operator@{digest}"
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["PAYLOAD_OPERATOR_TIMER_INTERVAL"] == "15"
     assert env["PAYLOAD_OPERATOR_MAX_RECONCILE_WORKERS"] == "4"
+    assert env["PAYLOAD_OPERATOR_MAX_IN_PROCESS_SHARDS"] == "3"
+    assert env["PAYLOAD_OPERATOR_NAMESPACE_SYNC_CONCURRENCY"] == "2"
 
 
 def test_namespaced_rbac_is_roles_in_the_watched_namespaces_with_pinned_secrets() -> None:

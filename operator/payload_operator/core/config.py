@@ -62,7 +62,11 @@ class OperatorConfig(BaseSettings):
     """Requests and limits of Job pods whose resource sets no spec.runner.resources (JSON; runner.resources);
     empty: the built-in defaults."""
     max_reconcile_workers: int = Field(default=20, ge=1)
-    """Concurrent handler invocations across resources."""
+    """Resources reconciled at once (handlers and timer ticks); the rest wait their turn."""
+    max_in_process_shards: int = Field(default=2, ge=1)
+    """Shards of InProcess runs executing at once in the operator pod, across all resources."""
+    namespace_sync_concurrency: int = Field(default=4, ge=1)
+    """Durable Workflow namespaces one resource syncs at once (bounds the load on its server)."""
     namespace: str = ""
     """The operator's own namespace (the chart sets it), whose resources may use ambient credentials."""
     tenant_policy: TenantPolicy = TenantPolicy()

@@ -95,6 +95,8 @@ async def reconcile_policy(
     kube: KubeClient,
     state: ResourceState,
     admission: Admission,
+    *,
+    namespace_concurrency: int,
 ) -> PassResult:
     """Policy, published objects and the PolicySynced/StorageReachable conditions for one resource.
 
@@ -138,7 +140,9 @@ async def reconcile_policy(
     probe = spec_changed or not _storage_reachable_is_true(status)
     async with server as client:
         env_secret = published.server_env_secret_name(resource)
-        outcomes = await sync_all(client, spec, manage=manage, probe=probe, env_secret=env_secret)
+        outcomes = await sync_all(
+            client, spec, manage=manage, probe=probe, env_secret=env_secret, concurrency=namespace_concurrency
+        )
     report = build_report(
         outcomes,
         status.get("namespaces") or [],

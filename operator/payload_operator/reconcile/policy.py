@@ -113,10 +113,10 @@ async def sync_all(
     manage: bool,
     probe: bool,
     env_secret: str,
-    concurrency: int = 4,
+    concurrency: int,
 ) -> list[NamespaceOutcome]:
-    """Every listed namespace, a few at a time, in the order of the spec; env_secret names the published
-    server env Secret in remedies."""
+    """Every listed namespace, `concurrency` at a time (bounding the load on the server), in the order of the
+    spec; env_secret names the published server env Secret in remedies."""
     limiter = asyncio.Semaphore(concurrency)
 
     async def one(namespace: str) -> NamespaceOutcome:
