@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -208,10 +209,10 @@ def wait_until_ready(
         time.sleep(interval)
 
 
-def http_responds(url: str, timeout: float = 2.0) -> bool:
-    """True if anything answers HTTP at ``url`` (any status code counts)."""
+def http_responds(url: str, timeout: float = 2.0, context: ssl.SSLContext | None = None) -> bool:
+    """True if anything answers HTTP at ``url`` (any status code counts); `context` for HTTPS."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
+        with urllib.request.urlopen(url, timeout=timeout, context=context) as resp:
             resp.read()
     except urllib.error.HTTPError:
         return True

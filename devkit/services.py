@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import ssl
 import subprocess
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -106,19 +107,24 @@ class GcsEndpoint:
 
 # --------------------------------------------------------------------- moto
 @contextmanager
-def start_moto(timeout: float = START_TIMEOUT) -> Iterator[S3Endpoint]:
-    """moto's S3 server. Any credentials are accepted; these are fixed dummies."""
+def start_moto(timeout: float = START_TIMEOUT, *, tls: tuple[Path, Path] | None = None) -> Iterator[S3Endpoint]:
+    """moto's S3 server. Any credentials are accepted; these are fixed dummies. With `tls` (a certificate
+    and its key, PEM files) it speaks HTTPS only; clients must trust the certificate's issuer."""
     workdir = make_workdir("payload-operator-moto-")
     port = free_port()
+    tls_args = ["--ssl-cert", str(tls[0]), "--ssl-key", str(tls[1])] if tls else []
     proc = ManagedProcess(
         "moto_server",
-        [venv_bin("moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        [venv_bin("moto_server"), "-H", "127.0.0.1", "-p", str(port), *tls_args],
         workdir / "moto.log",
         env={**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
     )
     try:
-        url = f"http://127.0.0.1:{port}"
-        wait_until_ready(lambda: http_responds(f"{url}/moto-api/"), timeout=timeout, what="moto", procs=[proc])
+        url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+        context = ssl.create_default_context(cafile=str(tls[0])) if tls else None
+        wait_until_ready(
+            lambda: http_responds(f"{url}/moto-api/", context=context), timeout=timeout, what="moto", procs=[proc]
+        )
         yield S3Endpoint(url=url, access_key="testing", secret_key="testing", workdir=workdir)
     finally:
         proc.stop()
