@@ -18,6 +18,7 @@ from typing import Any
 import kopf
 from prometheus_client import start_http_server
 
+from payload_operator.adapters import kube_login
 from payload_operator.adapters.kube import KubeClient, KubeError
 from payload_operator.adapters.readiness_probe import ReadinessProbe
 from payload_operator.adapters.run_context import server_ca_bundle
@@ -43,6 +44,13 @@ STATE_KEY = "payload_operator_state"
 RUN_KINDS = run_kinds()
 
 
+@kopf.on.login()
+def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo | None:
+    """Kopf's own calls log in as our client does; Kopf runs this again after a 401 (a rotated token)."""
+    credentials = kube_login.login(settings)
+    return None if credentials is None else credentials.connection
+
+
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     """Give Kopf our identity and tuning, open the shared Kubernetes client, serve metrics."""
@@ -58,10 +66,12 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 30
-    connection = kopf.login_with_service_account(settings=settings) or kopf.login_with_kubeconfig(settings=settings)
-    if connection is None:
+    credentials = kube_login.login(settings)
+    if credentials is None:
         raise kopf.PermanentError("no Kubernetes credentials: neither a service account nor a kubeconfig")
-    memo.kube = KubeClient.from_connection(connection, pinned_secrets=CONFIG.pinned_secrets)
+    memo.kube = KubeClient.from_connection(
+        credentials.connection, token_file=credentials.token_file, pinned_secrets=CONFIG.pinned_secrets
+    )
     memo.runs = RunnerState(CONFIG.max_in_process_shards)  # scheduled runs: shared by every resource
     memo.admission = admission_for(CONFIG)  # the admin's tenant policy, applied before anything is called
     if memo.get("readiness_endpoint"):  # `run --readiness`: not ready while the API server is out of reach

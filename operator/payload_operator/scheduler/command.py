@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from payload_operator.adapters import kube_login
 from payload_operator.adapters.kube import KubeClient, KubeError
 from payload_operator.adapters.run_context import resolve_context
 from payload_operator.adapters.tenancy import TenantPolicyDenied, admission_for
@@ -70,10 +71,12 @@ def connect() -> KubeClient:
     import kopf  # only Job pods log in; one-off CLI runs never pay for importing the framework
 
     settings = kopf.OperatorSettings()
-    connection = kopf.login_with_service_account(settings=settings) or kopf.login_with_kubeconfig(settings=settings)
-    if connection is None:
+    credentials = kube_login.login(settings)
+    if credentials is None:
         raise KubeError("no Kubernetes credentials: neither a service account nor a kubeconfig")
-    return KubeClient.from_connection(connection, pinned_secrets=OperatorConfig().pinned_secrets)
+    return KubeClient.from_connection(
+        credentials.connection, token_file=credentials.token_file, pinned_secrets=OperatorConfig().pinned_secrets
+    )
 
 
 async def fetch_resource(kube: KubeClient, reference: str) -> tuple[Resource, dict[str, Any]]:
