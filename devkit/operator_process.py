@@ -15,9 +15,8 @@ import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
-from tests.support.operator_fixtures import OPERATOR_ENV
-
 from devkit.procs import ManagedProcess, free_ports, http_responds, wait_until_ready
+from devkit.settings import OPERATOR_ENV
 from devkit.waiting import wait_for
 
 FAST = OPERATOR_ENV  # injected intervals (the production code path, sooner) and the suite's tenant policy

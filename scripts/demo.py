@@ -16,7 +16,6 @@ opts in (the namespace it made, and the CRD if it made it, are deleted again on 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -30,6 +29,7 @@ sys.path.insert(0, str(REPO))
 from devkit.cluster import Cluster, start_cluster  # noqa: E402
 from devkit.dw_emulator import EmulatedServer, Tokens  # noqa: E402
 from devkit.procs import free_ports, stop_signals  # noqa: E402
+from devkit.settings import operator_env  # noqa: E402
 from devkit.waiting import wait_for  # noqa: E402
 
 NAMESPACE = "payloads-demo"
@@ -106,17 +106,16 @@ def main() -> int:
             "--timeout=60s",
             f"crd/{CRD}",
         )
-        env = cluster.env() | {
-            "PAYLOAD_OPERATOR_TIMER_INTERVAL": "5",
-            "PAYLOAD_OPERATOR_METRICS_PORT": str(free_ports(1)[0]),
-            # the admin's tenant policy (docs/security.md): the emulator on loopback, the payloads in the workdir
-            "PAYLOAD_OPERATOR_TENANT_POLICY": json.dumps(
-                {
-                    "endpoints": [{"hosts": ["127.0.0.1"], "uses": ["server"], "namespaces": [NAMESPACE]}],
-                    "localRoots": [{"path": str(workdir), "namespaces": [NAMESPACE]}],
-                }
-            ),
+        # the admin's tenant policy (docs/security.md): the emulator on loopback, the payloads in the workdir
+        demo_policy = {
+            "endpoints": [{"hosts": ["127.0.0.1"], "uses": ["server"], "namespaces": [NAMESPACE]}],
+            "localRoots": [{"path": str(workdir), "namespaces": [NAMESPACE]}],
         }
+        env = (
+            cluster.env()
+            | operator_env(timer=5.0, tenant_policy=demo_policy)
+            | {"PAYLOAD_OPERATOR_METRICS_PORT": str(free_ports(1)[0])}
+        )
         liveness = f"http://127.0.0.1:{free_ports(1)[0]}/healthz"
         operator = subprocess.Popen(
             [sys.executable, "-m", "payload_operator", "run", "-A", "--standalone", f"--liveness={liveness}"],

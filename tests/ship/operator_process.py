@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from devkit.procs import ManagedProcess, free_ports, http_responds, wait_until_ready
+from devkit.settings import OPERATOR_ENV
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.operator_fixtures import OPERATOR_ENV
 
 FAST = OPERATOR_ENV  # injected intervals (the production code path, sooner) and the suite's tenant policy
 CHART_LIVENESS = "--liveness=http://0.0.0.0:8081/healthz"

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import yaml
 from devkit.cluster import Cluster
 from devkit.dw_emulator import EmulatedServer, Profile, Tokens
 from devkit.procs import free_ports
+from devkit.settings import OPERATOR_ENV
 from devkit.waiting import wait_for
 from kopf.testing import KopfRunner
 
@@ -28,29 +28,6 @@ REPO = Path(__file__).resolve().parents[2]
 CRD = REPO / "crds" / "externalpayloadstorages.yaml"
 GROUP_PATH = "/apis/payloads.durable-workflow.io/v1alpha1"
 ADMIN_TOKEN = "adm-7f3e9c1b2a"  # a distinctive value the secret-leak checks search for
-
-# The admin's tenant policy of every operator under test: the suite's servers (moto, Ceph RGW, Azurite, the
-# GCS emulator, the server emulator) all listen on loopback and its payload roots are temporary directories,
-# which the default policy refuses (tests/drills/test_tenancy.py proves that). Ambient credentials stand for
-# the emulators' environment (STORAGE_EMULATOR_HOST, AZURE_STORAGE_CONNECTION_STRING, AWS_* variables).
-TEST_TENANT_POLICY: dict[str, Any] = {
-    "ambientCredentialsNamespaces": ["*"],
-    "endpoints": [{"hosts": ["127.0.0.1", "localhost", "::1"], "ambientCredentials": True}],
-    "localRoots": [{"path": tempfile.gettempdir()}, {"path": str(REPO / ".work")}],
-    "inProcessNamespaces": ["*"],
-    "maxConcurrency": 256,
-}
-
-# Short, injected intervals: the production code path, just faster (no test-only branches); the one source
-# of operator settings for every operator the tests start (in-process, as a process, from the chart).
-OPERATOR_ENV = {
-    "PAYLOAD_OPERATOR_TIMER_INTERVAL": "1",
-    "PAYLOAD_OPERATOR_BACKOFF_BASE": "1",
-    "PAYLOAD_OPERATOR_BACKOFF_MAX": "4",
-    "PAYLOAD_OPERATOR_DELETION_ATTEMPTS": "3",
-    "PAYLOAD_OPERATOR_DELETION_RETRY_DELAY": "1",
-    "PAYLOAD_OPERATOR_TENANT_POLICY": json.dumps(TEST_TENANT_POLICY),
-}
 
 
 @pytest.fixture(scope="session")
