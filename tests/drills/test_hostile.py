@@ -115,7 +115,7 @@ def test_a_lifecycle_rule_over_another_resources_root_writes_nothing(case: RootC
     roots = foreign_roots(spec, "uid-a", [other, unrelated])
     assert [r.owner for r in roots] == ["ExternalPayloadStorage team-b/theirs"]
     plan = plan_sync(S3Dialect(), Owner(TENANT_NAMESPACE, "mine", "0a0a0a0a"), spec, RuleSet(), roots)
-    assert OVERLAPS_OTHER_ROOT in [r.reason for r in plan.refusals], plan.refusals
+    assert OVERLAPS_OTHER_ROOT in [r.reason for r in plan.withdrawn], plan.withdrawn
     assert not plan.needs_write
 
 

@@ -8,8 +8,9 @@ exactly as read. Provider shapes (rule dicts, ID spelling, server defaults) live
 
 Safety comes first: a prefix that could reach the payload objects (<root>/avro/), the quarantine
 (<root>/quarantine/) or anything outside <root>/ is refused, and a refused plan writes nothing. So is
-a prefix with an `avro` or `quarantine` segment at any depth (another resource's root may sit there)
-and one overlapping the root of another ExternalPayloadStorage on the same bucket.
+a prefix with an `avro` or `quarantine` segment at any depth (another resource's root may sit there).
+A prefix overlapping the root of another ExternalPayloadStorage on the same bucket is withdrawn: never
+written, and our rule on it removed (it may predate the other resource).
 """
 
 from __future__ import annotations
@@ -152,6 +153,8 @@ class LifecyclePlan:
     foreign: tuple[Rule, ...] = ()
     conflicts: tuple[Conflict, ...] = ()
     refusals: tuple[Refusal, ...] = ()
+    withdrawn: tuple[Refusal, ...] = ()
+    """Prefixes given up because they overlap another resource's root: not written, and our rule removed."""
     result: RuleSet = RuleSet()
     labels_change: bool = False
 
@@ -216,13 +219,17 @@ def spec_refusals(spec: ExternalPayloadStorageSpec, foreign: Sequence[ForeignRoo
         return ()
     found = (unsafe_reason(spec.prefix, t) for t in lifecycle.tmp_prefixes)
     refusals = [Refusal(UNSAFE_PREFIX, f"refused: {why}") for why in found if why]
-    for full in safe_key_prefixes(spec):
-        refusals.extend(
-            Refusal(OVERLAPS_OTHER_ROOT, f"refused: {full!r} overlaps the root {other.root!r} of {other.owner}")
-            for other in foreign
-            if overlaps(full, other.root)
-        )
-    return tuple(refusals)
+    return tuple(refusals) + root_overlaps(spec, foreign)
+
+
+def root_overlaps(spec: ExternalPayloadStorageSpec, foreign: Sequence[ForeignRoot]) -> tuple[Refusal, ...]:
+    """Every safe key prefix of the spec that overlaps another resource's root, one refusal per pair."""
+    return tuple(
+        Refusal(OVERLAPS_OTHER_ROOT, f"refused: {full!r} overlaps the root {other.root!r} of {other.owner}")
+        for full in safe_key_prefixes(spec)
+        for other in foreign
+        if overlaps(full, other.root)
+    )
 
 
 def foreign_roots(spec: ExternalPayloadStorageSpec, uid: str, others: Iterable[Mapping[str, Any]]) -> list[ForeignRoot]:
@@ -249,14 +256,16 @@ def safe_key_prefixes(spec: ExternalPayloadStorageSpec) -> tuple[str, ...]:
     return tuple(sorted({root(spec.prefix) + t for t in safe}))
 
 
-def desired_rules(spec: ExternalPayloadStorageSpec, dialect: Dialect) -> tuple[DesiredRule, ...]:
-    """The rules the spec asks for: none when lifecycle is off or swept by the operator."""
+def desired_rules(
+    spec: ExternalPayloadStorageSpec, dialect: Dialect, foreign: Sequence[ForeignRoot] = ()
+) -> tuple[DesiredRule, ...]:
+    """The rules the spec asks for, except over another resource's root: none when lifecycle is off or swept."""
     lifecycle = spec.lifecycle
     if lifecycle is None or not lifecycle.enabled or lifecycle_mode(spec) is not LifecycleMode.NATIVE:
         return ()
     return tuple(
         DesiredRule(dialect.scope(p), lifecycle.expiration_days, lifecycle.abort_incomplete_multipart_upload_days)
-        for p in safe_key_prefixes(spec)
+        for p in _uncontested(spec, foreign)
     )
 
 
@@ -267,9 +276,46 @@ def plan_sync(
     current: RuleSet,
     foreign: Sequence[ForeignRoot] = (),
 ) -> LifecyclePlan:
-    """Bring our rules to what the spec asks; any refusal (see `spec_refusals`) blocks the whole write."""
-    plan = plan_rules(dialect, owner, desired_rules(spec, dialect), current, known=_known(spec, dialect))
-    return replace(plan, refusals=spec_refusals(spec, foreign) + plan.refusals)
+    """Bring our rules to what the spec asks; any refusal (see `spec_refusals`) blocks every new rule.
+
+    A prefix overlapping another resource's root is also withdrawn: a rule of ours already there (written
+    before that resource appeared) is removed, and nothing else is written until the overlap is gone.
+    """
+    unsafe = spec_refusals(spec)  # without the other roots: the unsafe prefixes only
+    withdrawn = root_overlaps(spec, foreign)
+    known = frozenset(dialect.scope(p) for p in _uncontested(spec, foreign))
+    plan = plan_rules(dialect, owner, desired_rules(spec, dialect, foreign), current, known=known)
+    if unsafe or plan.refusals or not withdrawn:
+        return replace(plan, refusals=unsafe + plan.refusals, withdrawn=withdrawn)
+    roots = [dialect.scope(other.root) for other in foreign]
+    return replace(_withdraw(dialect, owner, current, plan, roots), withdrawn=withdrawn)
+
+
+def _withdraw(
+    dialect: Dialect,
+    owner: Owner,
+    current: RuleSet,
+    plan: LifecyclePlan,
+    roots: Sequence[str],
+) -> LifecyclePlan:
+    """Only remove our rules over another resource's root; every other rule stays exactly as read.
+
+    Ours means proven ours (rule ID, or on GCS our label): the planner was not told that the contested
+    prefixes are ours, so an unlabelled rule that merely sits on one stays.
+    """
+    gone = tuple(r for r in plan.remove if any(overlaps(r.prefix, root) for root in roots))
+    removed = {id(r.current) for r in gone}
+    rules = tuple(rule for rule in current.rules if id(rule) not in removed)
+    stay = (*plan.keep, *plan.change, *(r for r in plan.remove if r not in gone))
+    labels = dialect.labels(current.labels, owner, [r.prefix for r in stay]) if gone else dict(current.labels)
+    return LifecyclePlan(
+        keep=tuple(replace(r, desired=r.current) for r in stay if r.current is not None),
+        remove=gone,
+        foreign=plan.foreign,
+        conflicts=plan.conflicts,
+        result=RuleSet(rules, labels),
+        labels_change=labels != dict(current.labels),
+    )
 
 
 def plan_removal(dialect: Dialect, owner: Owner, spec: ExternalPayloadStorageSpec, current: RuleSet) -> LifecyclePlan:
@@ -279,6 +325,11 @@ def plan_removal(dialect: Dialect, owner: Owner, spec: ExternalPayloadStorageSpe
 
 def _known(spec: ExternalPayloadStorageSpec, dialect: Dialect) -> frozenset[str]:
     return frozenset(dialect.scope(p) for p in safe_key_prefixes(spec))
+
+
+def _uncontested(spec: ExternalPayloadStorageSpec, foreign: Sequence[ForeignRoot]) -> tuple[str, ...]:
+    """The safe key prefixes that overlap no other resource's root."""
+    return tuple(p for p in safe_key_prefixes(spec) if not any(overlaps(p, other.root) for other in foreign))
 
 
 def plan_rules(

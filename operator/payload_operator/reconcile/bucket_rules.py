@@ -85,8 +85,8 @@ def sync_lifecycle(
     `status.lifecycle`; owned rules it lists that are now missing or different count as drift,
     unless `spec_changed` says the difference is the user's own update. Without `spec.lifecycle`
     the bucket's rules are left alone, so calling this is an error; with `enabled: false` or in
-    Sweep mode it removes the native rules we own. A rule overlapping one of the `foreign` roots
-    (other resources on the same bucket) refuses the whole write.
+    Sweep mode it removes the native rules we own. A prefix overlapping one of the `foreign` roots
+    (other resources on the same bucket) is withdrawn: our rule there is removed (Conflict), never written.
     """
     if resource.spec.lifecycle is None:
         raise ValueError("spec.lifecycle is not set: bucket rules are left alone")
@@ -206,7 +206,8 @@ def _status(
     present = plan.owned if applied else (*plan.change, *plan.keep, *plan.remove)
     # Moves when rules were written and read back, or first found as desired; a resync that finds them
     # unchanged keeps it, so settled resources cause no status write (no heartbeat in status).
-    confirmed = verified and not plan.refusals and (applied or previous.last_verified_time is None)
+    settled = verified and not plan.refusals and not plan.withdrawn
+    confirmed = settled and (applied or previous.last_verified_time is None)
     return previous.model_copy(
         update={
             "owned_rule_ids": [rule.rule_id for rule in present][:MAX_OWNED_IDS],
@@ -236,6 +237,15 @@ def _condition(
         summary += f", {len(plan.remove)} removed" if plan.remove else ""
         summary += ", configuration deleted" if plan.deletes_configuration else ""
         summary += "; drift repaired" if drift else ""
+    if plan.withdrawn:
+        reasons = "; ".join(r.message for r in plan.withdrawn)
+        if not plan.remove:
+            return false(kind, plan.withdrawn[0].reason, f"{location}: {reasons}; nothing written")
+        # Our rule predates the other resource: it had to go, which both owners should hear about.
+        ids = ", ".join(repr(r.rule_id) for r in plan.remove)
+        done = f"would remove our {ids} ({report_only})" if report_only else f"removed our {ids}"
+        unverified = "" if report_only or verified else ", but the read-back still differs"
+        return false(kind, CONFLICT, f"{location}: {reasons}; {done}{unverified}, nothing else written")
     if plan.conflicts:
         clashes = "; ".join(
             f"{c.prefix!r} overlaps {c.other_rule!r} (owner uid {c.other_owner})" for c in plan.conflicts
