@@ -35,7 +35,9 @@ def issue_token(cluster: Cluster, namespace: str, account: str) -> tuple[str, st
         data = cluster.api("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}").get("data") or {}
         return base64.b64decode(data["token"]).decode() if data.get("token") else None
 
-    return name, wait_for(token, 60, message=f"the token controller fills Secret {namespace}/{name}")
+    filled = wait_for(token, 60, message=f"the token controller fills Secret {namespace}/{name}")
+    assert filled is not None
+    return name, filled
 
 
 def answers(cluster: Cluster, token: str) -> int:
