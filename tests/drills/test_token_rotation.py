@@ -75,7 +75,7 @@ def test_a_rotated_and_revoked_token_does_not_stop_the_operator(
             90,
             message="the published policy follows the edit, written with the new token",
         )
-        assert server.policy("orders")["threshold_bytes"] == 8192
+        assert (server.policy("orders") or {}).get("threshold_bytes") == 8192, "the server policy too"
         operator.assert_up()
     finally:
         operator.stop()
