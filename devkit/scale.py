@@ -18,11 +18,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import yaml
-from tests.drills.kube import eps, s3_secret, token_secret
 
 from devkit.cluster import Cluster
 from devkit.dw_emulator import EmulatedServer
 from devkit.faultproxy import FaultProxy
+from devkit.manifests import eps_manifest, s3_secret, token_secret
 from devkit.operator_process import OperatorProcess
 from devkit.services import S3Endpoint
 from devkit.waiting import wait_for
@@ -136,7 +136,7 @@ def build(
             "credentialsSecretRef": {"name": "dw-s3"},
         }
         manifests.append(
-            eps(
+            eps_manifest(
                 namespaces[index % plan.namespaces],
                 f"payloads-{index:04d}",
                 url=server.url,

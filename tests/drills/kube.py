@@ -3,60 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
-from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
 from devkit.cluster import Cluster
-from devkit.values import ADMIN_TOKEN, S3_ACCESS_KEY, S3_SECRET_KEY
+from devkit.manifests import eps_manifest as eps
+from devkit.manifests import s3_secret, token_secret
 from devkit.waiting import wait_for
 
-from tests.e2e.conftest import apply, condition, get_eps, secret_manifest
+from tests.e2e.conftest import apply, condition, get_eps
 
 __all__ = ["apply", "condition", "eps", "get_eps", "patch_spec", "s3_secret", "token_secret", "wait_all"]
-
-
-def token_secret(namespace: str, name: str = "dw-admin") -> dict[str, Any]:
-    """The admin-token Secret every drill resource references."""
-    return secret_manifest(namespace, name, {"token": ADMIN_TOKEN})
-
-
-def s3_secret(namespace: str, name: str = "dw-s3") -> dict[str, Any]:
-    """Static S3 credentials (moto accepts any; these are distinctive for the leak scans)."""
-    return secret_manifest(namespace, name, {"accessKeyId": S3_ACCESS_KEY, "secretAccessKey": S3_SECRET_KEY})
-
-
-def eps(
-    namespace: str,
-    name: str,
-    *,
-    url: str,
-    dw_namespaces: Sequence[str] = ("orders", "billing"),
-    local_root: Path | None = None,
-    resync: int = 10,
-    timeout: int = 2,
-    **spec: Any,
-) -> dict[str, Any]:
-    """An ExternalPayloadStorage; local driver on `local_root` unless `spec` names another driver block."""
-    body: dict[str, Any] = {
-        "server": {
-            "url": url,
-            "tokenSecretRef": {"name": "dw-admin"},
-            "namespaces": list(dw_namespaces),
-            "resyncIntervalSeconds": resync,
-            "requestTimeoutSeconds": timeout,
-        },
-        "thresholdBytes": 4096,
-    }
-    if local_root is not None:
-        body |= {"driver": "local", "local": {"path": str(local_root)}}
-    body.update(spec)
-    return {
-        "apiVersion": "payloads.durable-workflow.io/v1alpha1",
-        "kind": "ExternalPayloadStorage",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": body,
-    }
 
 
 def patch_spec(cluster: Cluster, namespace: str, name: str, spec: dict[str, Any]) -> None:

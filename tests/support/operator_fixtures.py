@@ -6,7 +6,6 @@ request `crd`, `operator`, `dw_server` and `deploy`; the helpers below are plain
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -17,12 +16,13 @@ import pytest
 import yaml
 from devkit.cluster import Cluster
 from devkit.dw_emulator import EmulatedServer, Profile, Tokens
+from devkit.manifests import secret_manifest
 from devkit.procs import free_ports
 from devkit.settings import OPERATOR_ENV
 from devkit.waiting import wait_for
 from kopf.testing import KopfRunner
 
-from payload_operator.adapters.kube import CONSENT_LABEL
+from devkit import manifests
 
 REPO = Path(__file__).resolve().parents[2]
 CRD = REPO / "crds" / "externalpayloadstorages.yaml"
@@ -95,38 +95,9 @@ def dw_server_with_references(tmp_path: Path) -> Iterator[EmulatedServer]:
         yield server
 
 
-def secret_manifest(namespace: str, name: str, data: dict[str, str], *, consent: bool = True) -> dict[str, Any]:
-    """A Secret with base64 data, labelled so the operator may read it (docs/security.md) unless `consent=False`."""
-    labels = {CONSENT_LABEL: "true"} if consent else {}
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": name, "namespace": namespace, "labels": labels},
-        "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
-    }
-
-
 def eps_manifest(namespace: str, name: str, dw: EmulatedServer, **spec: Any) -> dict[str, Any]:
-    """An ExternalPayloadStorage on the local driver of the emulator, with overrides."""
-    body: dict[str, Any] = {
-        "server": {
-            "url": dw.url,
-            "tokenSecretRef": {"name": "dw-admin"},
-            "namespaces": ["orders", "billing"],
-            "resyncIntervalSeconds": 10,
-            "requestTimeoutSeconds": 2,
-        },
-        "driver": "local",
-        "local": {"path": str(dw.local_root)},
-        "thresholdBytes": 4096,
-    }
-    body.update(spec)
-    return {
-        "apiVersion": "payloads.durable-workflow.io/v1alpha1",
-        "kind": "ExternalPayloadStorage",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": body,
-    }
+    """An ExternalPayloadStorage on the emulator and its local payload root, with overrides."""
+    return manifests.eps_manifest(namespace, name, url=dw.url, local_root=dw.local_root, **spec)
 
 
 def apply(cluster: Cluster, *manifests: dict[str, Any]) -> None:
