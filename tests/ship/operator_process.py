@@ -2,7 +2,7 @@
 
 The command, arguments and environment come from the rendered Deployment; only what a pod gets from the
 kubelet is substituted: the ServiceAccount token (a kubeconfig for the same ServiceAccount), the pod name
-(POD_ID) and free local ports for metrics and liveness.
+(POD_ID) and free local ports for metrics, liveness and readiness.
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from devkit.procs import ManagedProcess, free_ports, http_responds, wait_until_ready
-from devkit.settings import OPERATOR_ENV
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.operator_fixtures import OPERATOR_ENV
 
 FAST = OPERATOR_ENV  # injected intervals (the production code path, sooner) and the suite's tenant policy
 CHART_LIVENESS = "--liveness=http://0.0.0.0:8081/healthz"
+CHART_READINESS = "--readiness=http://0.0.0.0:8082/readyz"
 
 
 @dataclass
@@ -56,13 +57,13 @@ class OperatorProcess:
             return bool(response.status == 200 and isinstance(json.loads(response.read() or b"{}"), dict))
 
 
-def _argv(container: Mapping[str, Any], liveness: str) -> list[str]:
-    """The container's command line, with the local liveness address."""
+def _argv(container: Mapping[str, Any], liveness: str, readiness: str) -> list[str]:
+    """The container's command line, with local liveness and readiness addresses."""
+    local = {CHART_LIVENESS: liveness, CHART_READINESS: readiness}
     if container.get("command"):
         command = [*container["command"], *container.get("args", [])]
-        return [part.replace(CHART_LIVENESS, liveness) for part in command]
-    args = [liveness if arg == CHART_LIVENESS else arg for arg in container["args"]]
-    return ["payload-operator", *args]  # the image's ENTRYPOINT
+        return [part.replace(CHART_LIVENESS, liveness).replace(CHART_READINESS, readiness) for part in command]
+    return ["payload-operator", *(local.get(arg, arg) for arg in container["args"])]  # the image's ENTRYPOINT
 
 
 def _environment(container: Mapping[str, Any], kubeconfig: Path, pod: str, metrics_port: int) -> dict[str, str]:
@@ -83,9 +84,9 @@ def _environment(container: Mapping[str, Any], kubeconfig: Path, pod: str, metri
 
 def start_operator(container: Mapping[str, Any], kubeconfig: Path, workdir: Path, pod: str) -> OperatorProcess:
     """Start the operator of the rendered `container`; returns once its liveness endpoint answers."""
-    metrics_port, liveness_port = free_ports(2)
+    metrics_port, liveness_port, readiness_port = free_ports(3)
     liveness = f"http://127.0.0.1:{liveness_port}/healthz"
-    argv = _argv(container, f"--liveness={liveness}")
+    argv = _argv(container, f"--liveness={liveness}", f"--readiness=http://127.0.0.1:{readiness_port}/readyz")
     if argv[0] == "payload-operator":
         argv[0] = str(Path(sys.executable).parent / "payload-operator")
     process = ManagedProcess(

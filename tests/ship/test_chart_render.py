@@ -113,7 +113,7 @@ def test_default_is_one_standalone_replica_recreated_watching_everything() -> No
     assert not find(docs, "Role"), "cluster scope: ClusterRoles only"
 
 
-def test_container_is_hardened_with_a_writable_tmp_and_kopf_liveness() -> None:
+def test_container_is_hardened_with_a_writable_tmp_kopf_liveness_and_api_readiness() -> None:
     docs = render({})
     pod = one(docs, "Deployment")["spec"]["template"]["spec"]
     container = operator_container(docs)
@@ -127,14 +127,29 @@ def test_container_is_hardened_with_a_writable_tmp_and_kopf_liveness() -> None:
     assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
     assert {"name": "health", "containerPort": 8081, "protocol": "TCP"} in container["ports"]
-    assert "readinessProbe" not in container, "Kopf advises against readiness probes"
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "ready"}
+    assert {"name": "ready", "containerPort": 8082, "protocol": "TCP"} in container["ports"]
+    assert "--readiness=http://0.0.0.0:8082/readyz" in container["args"]
     assert container["resources"]["requests"]
     assert container["resources"]["limits"]["memory"]
     env = {e["name"]: e for e in container["env"]}
     assert env["POD_ID"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
     assert env["PAYLOAD_OPERATOR_METRICS_PORT"]["value"] == "8080"
+    assert env["PAYLOAD_OPERATOR_API_CONTACT_MAX_AGE"]["value"] == "30"
     assert env["PAYLOAD_OPERATOR_JOB_IMAGE"]["value"] == container["image"]
     assert env["PAYLOAD_OPERATOR_JOB_SERVICE_ACCOUNT"]["value"] == "payload-operator-runner"
+
+
+def test_readiness_probe_can_be_tuned_or_turned_off() -> None:
+    tuned = operator_container(render({"readinessProbe": {"port": 9092, "apiContactMaxAge": 45}}))
+    assert "--readiness=http://0.0.0.0:9092/readyz" in tuned["args"]
+    assert {"name": "ready", "containerPort": 9092, "protocol": "TCP"} in tuned["ports"]
+    assert {"name": "PAYLOAD_OPERATOR_API_CONTACT_MAX_AGE", "value": "45"} in tuned["env"]
+    off = operator_container(render({"readinessProbe": {"enabled": False}}))
+    assert "readinessProbe" not in off
+    assert not [arg for arg in off["args"] if arg.startswith("--readiness")]
+    assert "PAYLOAD_OPERATOR_API_CONTACT_MAX_AGE" not in {e["name"] for e in off["env"]}
+    assert "livenessProbe" in off
 
 
 def test_image_digest_wins_and_config_becomes_environment() -> None:
@@ -312,7 +327,7 @@ def test_network_policies_are_optional_and_close_job_pods_to_connections() -> No
     docs = render(VALUES["locked-down"])
     operator = one(docs, "NetworkPolicy", "payload-operator", "payload-system")
     assert operator["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "operator"
-    assert {p["port"] for p in operator["spec"]["ingress"][0]["ports"]} == {8080, 8081}
+    assert {p["port"] for p in operator["spec"]["ingress"][0]["ports"]} == {8080, 8081, 8082}
     assert operator["spec"]["ingress"][0]["from"] == [{"namespaceSelector": {}}]
     runner = one(docs, "NetworkPolicy", "payload-operator-runner", "apps")
     assert runner["spec"]["podSelector"]["matchLabels"] == {

@@ -115,6 +115,9 @@ app.kubernetes.io/component: operator
 {{/* The arguments of `payload-operator run`, as a JSON list. */}}
 {{- define "payload-operator.args" -}}
 {{- $args := list "run" (printf "--log-format=%s" .Values.logFormat) (printf "--liveness=http://0.0.0.0:%d/healthz" (int .Values.livenessProbe.port)) }}
+{{- if .Values.readinessProbe.enabled }}
+{{- $args = append $args (printf "--readiness=http://0.0.0.0:%d/readyz" (int .Values.readinessProbe.port)) }}
+{{- end }}
 {{- $namespaces := include "payload-operator.watchNamespaces" . | fromJsonArray }}
 {{- if $namespaces }}
 {{- range $namespaces }}
