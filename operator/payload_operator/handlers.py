@@ -13,7 +13,7 @@ import copy
 import logging
 import time
 from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from typing import Any, cast
 
 import kopf
 from prometheus_client import start_http_server
@@ -30,6 +30,7 @@ from payload_operator.core import metrics
 from payload_operator.core.backoff import Backoff
 from payload_operator.core.config import OperatorConfig
 from payload_operator.planning.policy_report import EventNote
+from payload_operator.planning.readiness import is_ready
 from payload_operator.reconcile import engine
 from payload_operator.reconcile.lifecycle import reconcile_lifecycle, release_lifecycle
 from payload_operator.reconcile.policy import disable_all
@@ -132,32 +133,49 @@ def _state(memo: kopf.Memo) -> engine.ResourceState:
     return state
 
 
-def _post_events(body: kopf.Body, notes: Iterable[EventNote]) -> None:
+def _post_events(observed: dict[str, Any], notes: Iterable[EventNote]) -> None:
     for note in notes:
-        kopf.event(body, type=note.type, reason=note.reason, message=note.message)
+        kopf.event(kopf.Body(cast(kopf.RawBody, observed)), type=note.type, reason=note.reason, message=note.message)
 
 
-async def _policy_pass(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo) -> None:
+def _observe(body: kopf.Body) -> dict[str, Any]:
+    """This call's one snapshot of the body (Kopf's is a live view that may move while we await).
+
+    The Ready gauge is set from it: status as the API server stored it is the status known to be applied."""
+    observed = copy.deepcopy(dict(body))
+    metadata = observed.get("metadata") or {}
+    if not metadata.get("deletionTimestamp"):  # a deleted resource's series stay dropped
+        metrics.record_ready(metadata.get("namespace", ""), metadata.get("name", ""), is_ready(observed.get("status")))
+    return observed
+
+
+async def _policy_pass(
+    observed: dict[str, Any], parsed: Resource | engine.PassResult, patch: kopf.Patch, memo: kopf.Memo
+) -> None:
     state = _state(memo)
-    result = await engine.reconcile_policy(
-        copy.deepcopy(dict(body)),
-        memo.kube,
-        state,
-        memo.admission,
-        namespace_concurrency=CONFIG.namespace_sync_concurrency,
-    )
+    if isinstance(parsed, engine.PassResult):
+        result = parsed
+    else:
+        result = await engine.reconcile_policy(
+            parsed,
+            observed,
+            memo.kube,
+            state,
+            memo.admission,
+            namespace_concurrency=CONFIG.namespace_sync_concurrency,
+        )
     engine.record_outcome(state, result)
-    add(patch, result.change)
-    _post_events(body, result.events)
+    add(patch, result.change, observed)
+    _post_events(observed, result.events)
 
 
-async def _sweep_pass(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, resource: Resource) -> None:
+async def _sweep_pass(observed: dict[str, Any], resource: Resource, patch: kopf.Patch, memo: kopf.Memo) -> None:
     swept = await reconcile_lifecycle(
-        memo.kube, resource, body.get("status"), spec_changed=False, sweep=True, admission=memo.admission
+        memo.kube, resource, observed.get("status"), spec_changed=False, sweep=True, admission=memo.admission
     )
     if swept is not None:
-        swept.change.generation = int(body.get("metadata", {}).get("generation") or 0)  # what it was computed for
-        add(patch, swept.change)
+        engine.record_conditions(resource, swept.change.conditions)
+        add(patch, swept.change, observed)
 
 
 @kopf.on.resume(*RESOURCE)
@@ -166,26 +184,29 @@ async def _sweep_pass(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, resou
 async def reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
     """A new, changed or (after a restart) existing resource: converge now."""
     async with _turn(memo):
+        observed = _observe(body)
         _state(memo).backoff.succeeded()
-        await _policy_pass(body, patch, memo)
+        await _policy_pass(observed, engine.parse(observed), patch, memo)
 
 
 @kopf.timer(*RESOURCE, interval=CONFIG.timer_interval, initial_delay=CONFIG.timer_interval)
 async def tick(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
     """Level-based upkeep: retry failures on backoff, find drift on the resync interval."""
     async with _turn(memo):
-        state = _state(memo)
-        parsed = engine.parse(copy.deepcopy(dict(body)))
-        spec = None if isinstance(parsed, engine.PassResult) else parsed.spec
-        if engine.policy_check_due(state, spec, time.monotonic()):
-            await _policy_pass(body, patch, memo)
-        elif not isinstance(parsed, engine.PassResult) and engine.sweep_pending(parsed, body.get("status")):
-            await _sweep_pass(body, patch, memo, parsed)
+        observed = _observe(body)
+        parsed = engine.parse(observed)
+        upkeep = engine.upkeep_due(_state(memo), parsed, observed.get("status"), time.monotonic())
+        if upkeep is engine.Upkeep.POLICY:
+            await _policy_pass(observed, parsed, patch, memo)
+        elif upkeep is engine.Upkeep.SWEEP and isinstance(parsed, Resource):
+            await _sweep_pass(observed, parsed, patch, memo)
+        if isinstance(parsed, engine.PassResult):
+            return  # scheduled runs wait for a valid spec; the policy pass reports the invalid one
         # Scheduled runs (retention, integrity): payload_operator.scheduler.framework decides and records.
-        runs = await tick_runs(copy.deepcopy(dict(body)), memo.kube, CONFIG, RUN_KINDS, memo.runs)
+        runs = await tick_runs(observed, memo.kube, CONFIG, RUN_KINDS, memo.runs, resource=parsed)
         if runs.change is not None:
-            add(patch, runs.change)
-        _post_events(body, runs.events)
+            add(patch, runs.change, observed)
+        _post_events(observed, runs.events)
 
 
 def _deletes_policies(spec: kopf.Spec, **_: Any) -> bool:

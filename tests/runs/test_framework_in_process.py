@@ -19,6 +19,7 @@ from payload_operator.planning.tenancy import LocalRootGrant, TenantPolicy
 from payload_operator.scheduler.framework import RunnerState, tick_runs
 from payload_operator.scheduler.kinds import RunKind
 from tests.runs.helpers import CountingKind, body
+from tests.support.status import apply_as_kopf
 
 CREATED = datetime(2026, 3, 1, 9, 17, 0, tzinfo=UTC)
 # The admin allows what these resources ask for: InProcess runs on a local root (docs/security.md).
@@ -72,7 +73,7 @@ class Cluster:
         self.events.extend(result.events)
         change = result.change
         if change is not None:
-            change.apply(self.body)
+            apply_as_kopf(change, self.body)
         return change is not None
 
     @property

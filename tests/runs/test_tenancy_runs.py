@@ -15,6 +15,7 @@ from payload_operator.scheduler.framework import tick_runs
 from payload_operator.scheduler.inprocess_runner import RunKey
 from tests.runs.helpers import UID, CountingKind
 from tests.runs.test_framework_in_process import Cluster, FakeKube
+from tests.support.status import apply_as_kopf
 
 CREATED = datetime(2026, 3, 1, 9, 17, 0, tzinfo=UTC)
 AZURE = {
@@ -32,7 +33,7 @@ async def _tick(cluster: Cluster, config: OperatorConfig) -> None:
     kube = cast(KubeClient, cluster.kube)
     result = await tick_runs(cluster.body, kube, config, {"retention": cluster.kind}, cluster.state, now=CREATED)
     if result.change is not None:
-        result.change.apply(cluster.body)
+        apply_as_kopf(result.change, cluster.body)
 
 
 async def test_a_starving_resource_never_starts_under_the_default_policy() -> None:

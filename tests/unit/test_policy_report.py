@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from payload_operator.api.status import ConditionType, ServerGeneration
-from payload_operator.planning.conditions import merge_conditions, ready_summary
+from payload_operator.planning.conditions import merge_conditions
 from payload_operator.planning.policy_report import NamespaceOutcome, PolicyError, build_report
+from payload_operator.planning.readiness import ready_summary
 
 NOW = "2026-11-20T12:00:00Z"
 

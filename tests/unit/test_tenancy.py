@@ -25,10 +25,11 @@ from payload_operator.api.resource import Resource, resource_from_body
 from payload_operator.api.status import STRING_MAX
 from payload_operator.core.config import OperatorConfig
 from payload_operator.core.run_context import Shard
+from payload_operator.planning.status_change import StatusChange
 from payload_operator.planning.tenancy import DENIED, EndpointUse, TenantPolicy, is_public
-from payload_operator.reconcile.status import StatusChange
 from payload_operator.scheduler import job_manifest as jobs
 from tests.ship.chart import operator_container, render
+from tests.support.status import apply_as_kopf
 
 SERVER = {"url": "https://dw.team-a.svc", "tokenSecretRef": {"name": "dw-admin"}, "namespaces": ["orders"]}
 
@@ -252,7 +253,8 @@ def test_every_status_string_is_bounded_in_the_crd_and_before_it_is_written() ->
     body: dict[str, Any] = {"metadata": {"namespace": "team-a", "name": "p", "generation": 1}, "spec": {}}
     hostile = "unavailable-" * 100_000
     entry = {"name": "orders", "storageStatus": hostile, "message": hostile}
-    StatusChange(fields={"namespaces": [entry], "integrity": {"lastResult": {hostile: [hostile]}}}).apply(body)
+    fields = {"namespaces": [entry], "integrity": {"lastResult": {hostile: [hostile]}}}
+    apply_as_kopf(StatusChange(generation=1, fields=fields), body)
     written = json.dumps(body["status"])
     assert len(written) < 8 * STRING_MAX, len(written)
     assert body["status"]["namespaces"][0]["storageStatus"] == hostile[:STRING_MAX]

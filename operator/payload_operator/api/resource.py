@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ class Resource:
     name: str
     uid: str
     spec: ExternalPayloadStorageSpec
+    generation: int = 0
+    """The metadata.generation of `spec`: what anything computed from it was computed for."""
 
     @property
     def short_uid(self) -> str:
@@ -27,14 +30,21 @@ class Resource:
         return self.uid.replace("-", "")[:8]
 
 
-def resource_from_body(body: dict[str, Any]) -> Resource:
+def resource_from_body(body: Mapping[str, Any]) -> Resource:
     """Build a Resource from a Kubernetes object body; a missing uid is derived from namespace/name."""
     meta = body.get("metadata") or {}
     namespace = meta.get("namespace") or "default"
     name = meta.get("name") or ""
     uid = meta.get("uid") or hashlib.sha256(f"{namespace}/{name}".encode()).hexdigest()[:32]
     spec = ExternalPayloadStorageSpec.model_validate(body.get("spec") or {})
-    return Resource(namespace=namespace, name=name, uid=uid, spec=spec)
+    return Resource(namespace=namespace, name=name, uid=uid, spec=spec, generation=generation_of(body))
+
+
+def generation_of(body: Mapping[str, Any]) -> int:
+    """The body's metadata.generation (0 when absent, as in a file read by the CLI)."""
+    meta = body.get("metadata")
+    value = meta.get("generation") if isinstance(meta, Mapping) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def load_resource(path: Path) -> Resource:

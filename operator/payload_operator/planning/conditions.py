@@ -1,4 +1,4 @@
-"""Kubernetes-shaped conditions: merging, transition times, and the Ready summary.
+"""Kubernetes-shaped conditions: merging and transition times (Ready's summary: planning/readiness.py).
 
 `lastTransitionTime` moves only when `status` flips, and an unchanged condition produces an
 identical dict, so a level-based resync that finds nothing new writes nothing. Each condition carries
@@ -78,29 +78,7 @@ def merge_conditions(
     return sorted(by_type.values(), key=lambda c: (order.index(c["type"]) if c["type"] in order else 99, c["type"]))
 
 
-def _generation_of(condition: dict[str, Any]) -> int:
-    value = condition.get("observedGeneration")
-    return value if isinstance(value, int) else 0
-
-
-def ready_summary(conditions: Sequence[dict[str, Any]], considered: Iterable[ConditionType]) -> ConditionUpdate:
-    """Ready is True only when every considered condition is True; else it carries the first problem.
-
-    Its generation is the oldest of the considered conditions: Ready is only as current as its inputs.
-    """
-    by_type = {c.get("type"): c for c in conditions}
-    inputs = [(kind, by_type.get(kind.value)) for kind in considered]
-    oldest = min((_generation_of(c) for _, c in inputs if c is not None), default=None)
-    for kind, condition in inputs:
-        if condition is None:
-            return unknown(ConditionType.READY, "Reconciling", f"{kind.value} not evaluated yet")
-        if condition.get("status") != ConditionStatus.TRUE.value:
-            status = ConditionStatus.FALSE if condition.get("status") == "False" else ConditionStatus.UNKNOWN
-            return ConditionUpdate(
-                ConditionType.READY.value,
-                status,
-                str(condition.get("reason")),
-                f"{kind.value}: {condition.get('message', '')}",
-                oldest,
-            )
-    return ConditionUpdate(ConditionType.READY.value, ConditionStatus.TRUE, "Ready", "all conditions hold", oldest)
+def conditions_of(status: Any) -> list[dict[str, Any]]:
+    """The conditions list of a raw status, tolerating garbage."""
+    conditions = status.get("conditions") if isinstance(status, dict) else None
+    return [c for c in conditions or [] if isinstance(c, dict)]

@@ -8,8 +8,10 @@ propagate (and Kopf retries those with its own backoff).
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Any
 
 from pydantic import ValidationError
@@ -18,7 +20,7 @@ from payload_operator.adapters.kube import KubeClient, KubeError
 from payload_operator.adapters.run_context import server_ca_bundle
 from payload_operator.adapters.server import InvalidCaBundle, ServerClient
 from payload_operator.adapters.tenancy import Admission
-from payload_operator.api.resource import Resource, resource_from_body
+from payload_operator.api.resource import Resource, generation_of, resource_from_body
 from payload_operator.api.rules import bound_storage, immutable_field_changes
 from payload_operator.api.spec import ExternalPayloadStorageSpec, LifecycleMode, ManagementPolicy
 from payload_operator.api.status import BoundStorage, ConditionType
@@ -26,14 +28,15 @@ from payload_operator.core import metrics
 from payload_operator.core.backoff import Backoff
 from payload_operator.core.timefmt import format_time
 from payload_operator.planning.bucket_rules import lifecycle_mode
-from payload_operator.planning.conditions import ConditionUpdate, false, unknown
+from payload_operator.planning.conditions import ConditionUpdate, conditions_of, false, unknown
 from payload_operator.planning.policy import spec_notes
 from payload_operator.planning.policy_report import EventNote, build_report
+from payload_operator.planning.readiness import ready_inputs
+from payload_operator.planning.status_change import StatusChange
 from payload_operator.planning.tenancy import DENIED, refusal_message
 from payload_operator.reconcile import published
 from payload_operator.reconcile.lifecycle import reconcile_lifecycle, sweep_due
 from payload_operator.reconcile.policy import sync_all
-from payload_operator.reconcile.status import StatusChange, conditions_of
 
 
 @dataclass
@@ -65,7 +68,7 @@ def describe_validation_error(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def parse(body: dict[str, Any]) -> Resource | PassResult:
+def parse(body: Mapping[str, Any]) -> Resource | PassResult:
     """The typed resource, or the status that says why the spec is refused."""
     try:
         return resource_from_body(body)
@@ -73,7 +76,8 @@ def parse(body: dict[str, Any]) -> Resource | PassResult:
         message = describe_validation_error(exc)
         change = StatusChange(
             conditions=[false(ConditionType.POLICY_SYNCED, "InvalidSpec", message)],
-            observed_generation=int(body.get("metadata", {}).get("generation") or 0),
+            generation=generation_of(body),
+            completes_reconcile=True,
         )
         return PassResult(change, [EventNote("Warning", "InvalidSpec", message)])
 
@@ -91,6 +95,7 @@ def _storage_reachable_is_true(status: Any) -> bool:
 
 
 async def reconcile_policy(
+    resource: Resource,
     body: dict[str, Any],
     kube: KubeClient,
     state: ResourceState,
@@ -100,13 +105,26 @@ async def reconcile_policy(
 ) -> PassResult:
     """Policy, published objects and the PolicySynced/StorageReachable conditions for one resource.
 
-    A resource the tenant policy refuses gets PolicySynced False (TenantPolicyDenied) and nothing is called."""
-    parsed = parse(body)
-    if isinstance(parsed, PassResult):
-        return parsed
-    resource, spec = parsed, parsed.spec
+    `resource` is `body` parsed (`parse`). A resource the tenant policy refuses gets PolicySynced False
+    (TenantPolicyDenied) and nothing is called. The pass is counted and its conditions' gauges set, whichever
+    way it ended."""
+    result = await _policy_pass(resource, body, kube, state, admission, namespace_concurrency=namespace_concurrency)
+    record_conditions(resource, result.change.conditions)
+    return result
+
+
+async def _policy_pass(
+    resource: Resource,
+    body: dict[str, Any],
+    kube: KubeClient,
+    state: ResourceState,
+    admission: Admission,
+    *,
+    namespace_concurrency: int,
+) -> PassResult:
+    spec = resource.spec
     status = body.get("status") or {}
-    generation = int(body["metadata"].get("generation") or 0)
+    generation = resource.generation
     # Status remembers the generation last reconciled, so a restarted operator does not mistake every
     # resource for a changed one (which would re-probe storage, a write, and miss drift made meanwhile).
     remembered = state.last_generation if state.last_generation is not None else status.get("observedGeneration")
@@ -117,7 +135,7 @@ async def reconcile_policy(
         message = "; ".join(changes) + ": recreate the resource to move to other storage"
         condition = false(ConditionType.POLICY_SYNCED, "ImmutableFieldChanged", message)
         return PassResult(
-            StatusChange([condition], observed_generation=generation),
+            _reconciled(generation, [condition]),
             [EventNote("Warning", "ImmutableFieldChanged", message)],
         )
     denied = await admission.violations(resource)
@@ -125,7 +143,7 @@ async def reconcile_policy(
         message = refusal_message(denied)
         state.last_generation = generation  # announced once per generation, not on every retry
         return PassResult(
-            StatusChange(_denied(spec, message), fields, observed_generation=generation),
+            _reconciled(generation, _denied(body.get("spec"), message), fields),
             [EventNote("Warning", DENIED, message)] if spec_changed else [],
         )
     try:
@@ -135,7 +153,7 @@ async def reconcile_policy(
         server = ServerClient.for_server(spec.server, token, await server_ca_bundle(kube, resource))
     except (KubeError, InvalidCaBundle) as exc:
         condition = false(ConditionType.POLICY_SYNCED, exc.reason, str(exc))
-        return PassResult(StatusChange([condition], fields, observed_generation=generation))
+        return PassResult(_reconciled(generation, [condition], fields))
     manage = spec.management_policy == ManagementPolicy.MANAGE
     probe = spec_changed or not _storage_reachable_is_true(status)
     async with server as client:
@@ -151,8 +169,6 @@ async def reconcile_policy(
         now=format_time(datetime.now(UTC)),
         notes=spec_notes(spec),
     )
-    for condition in report.conditions:
-        metrics.record_condition(resource, condition)
     metrics.DRIFT_REPAIRS.labels(resource.namespace, resource.name).inc(
         sum(1 for e in report.events if e.reason == "DriftRepaired")
     )
@@ -180,16 +196,28 @@ async def reconcile_policy(
         fields.update(lifecycle.change.fields)
         report.healthy = report.healthy and lifecycle.healthy
     waits = [o.retry_after for o in outcomes if o.retry_after is not None]
-    change = StatusChange(report.conditions, fields, observed_generation=generation)
+    change = _reconciled(generation, report.conditions, fields)
     return PassResult(change, events, report.healthy, retry_after=max(waits, default=None))
 
 
-def _denied(spec: ExternalPayloadStorageSpec, message: str) -> list[ConditionUpdate]:
-    """PolicySynced False with the refusal; what was not checked because of it is Unknown for the same reason,
+def record_conditions(resource: Resource, conditions: Sequence[ConditionUpdate]) -> None:
+    """Count the pass and set each condition's gauge: the last word on each type, as status will hold it
+    (a failed publish overrides PolicySynced; lifecycle conditions count too, the alerts read them)."""
+    for condition in {c.type: c for c in conditions}.values():
+        metrics.record_condition(resource, condition)
+
+
+def _reconciled(
+    generation: int, conditions: list[ConditionUpdate], fields: dict[str, Any] | None = None
+) -> StatusChange:
+    """The change that ends a policy pass over `generation`."""
+    return StatusChange(generation=generation, conditions=conditions, fields=fields or {}, completes_reconcile=True)
+
+
+def _denied(raw_spec: Any, message: str) -> list[ConditionUpdate]:
+    """PolicySynced False with the refusal; the other conditions Ready waits for are Unknown for the same reason,
     so Ready says TenantPolicyDenied instead of waiting for conditions that will never come."""
-    unchecked = [ConditionType.STORAGE_REACHABLE]
-    if spec.lifecycle is not None and spec.lifecycle.enabled:
-        unchecked.append(ConditionType.LIFECYCLE_SYNCED)
+    unchecked = [kind for kind in ready_inputs(raw_spec) if kind is not ConditionType.POLICY_SYNCED]
     why = "not checked: the resource is refused by the operator's tenant policy (see PolicySynced)"
     return [false(ConditionType.POLICY_SYNCED, DENIED, message), *(unknown(kind, DENIED, why) for kind in unchecked)]
 
@@ -203,6 +231,27 @@ def sweep_pending(resource: Resource, status: Any) -> bool:
         and lifecycle_mode(resource.spec) == LifecycleMode.SWEEP
         and sweep_due(status, datetime.now(UTC))
     )
+
+
+class Upkeep(Enum):
+    """What a timer tick does besides advancing the scheduled runs."""
+
+    NOTHING = "nothing"
+    POLICY = "policy"
+    """A full policy pass: a failing resource's backoff has run out, or a healthy one's resync interval."""
+    SWEEP = "sweep"
+    """Sweep mode only: the tmp sweep is due between policy passes."""
+
+
+def upkeep_due(state: ResourceState, parsed: Resource | PassResult, status: Any, now: float) -> Upkeep:
+    """The timer's gate, `now` in monotonic seconds. An invalid spec (`parsed` is the refusal) is reported on
+    the default resync interval, or on its backoff."""
+    spec = parsed.spec if isinstance(parsed, Resource) else None
+    if policy_check_due(state, spec, now):
+        return Upkeep.POLICY
+    if isinstance(parsed, Resource) and sweep_pending(parsed, status):
+        return Upkeep.SWEEP
+    return Upkeep.NOTHING
 
 
 def policy_check_due(state: ResourceState, spec: ExternalPayloadStorageSpec | None, now: float) -> bool:

@@ -28,8 +28,8 @@ from payload_operator.core.timefmt import format_time, parse_time
 from payload_operator.planning.bucket_rules import ForeignRoot, foreign_roots, lifecycle_mode
 from payload_operator.planning.conditions import false
 from payload_operator.planning.schedule import ScheduleError, effective_schedule, next_after, random_seed
+from payload_operator.planning.status_change import StatusChange
 from payload_operator.reconcile.bucket_rules import LifecycleOutcome, remove_owned_rules, sync_lifecycle
-from payload_operator.reconcile.status import StatusChange
 from payload_operator.reconcile.tmp_sweep import sweep_tmp
 
 
@@ -93,8 +93,9 @@ async def _foreign_roots(kube: KubeClient, resource: Resource, *, fresh: bool) -
     return foreign_roots(resource.spec, resource.uid, listing.items)
 
 
-def _failure(reason: str, message: str) -> LifecyclePass:
-    return LifecyclePass(StatusChange([false(ConditionType.LIFECYCLE_SYNCED, reason, message)]), healthy=False)
+def _failure(resource: Resource, reason: str, message: str) -> LifecyclePass:
+    condition = false(ConditionType.LIFECYCLE_SYNCED, reason, message)
+    return LifecyclePass(StatusChange(generation=resource.generation, conditions=[condition]), healthy=False)
 
 
 def _next_sweep(resource: Resource, after: datetime) -> str:
@@ -137,9 +138,12 @@ async def reconcile_lifecycle(
             metrics.record_lifecycle_rules(
                 resource, len(outcome.status.owned_rule_ids), outcome.status.foreign_rule_count
             )
-            result = LifecyclePass(
-                StatusChange([outcome.condition], {"lifecycle": outcome.status.to_wire()}), outcome.condition.is_true
+            change = StatusChange(
+                generation=resource.generation,
+                conditions=[outcome.condition],
+                fields={"lifecycle": outcome.status.to_wire()},
             )
+            result = LifecyclePass(change, outcome.condition.is_true)
         if mode == LifecycleMode.SWEEP and sweep and resource.spec.lifecycle.enabled:
             store = await asyncio.to_thread(open_store, resource.spec, credentials)
             try:
@@ -147,13 +151,16 @@ async def reconcile_lifecycle(
             finally:
                 store.close()
             fields = swept.status.model_copy(update={"next_sweep_time": _next_sweep(resource, now)}).to_wire()
-            result = LifecyclePass(StatusChange([swept.condition], {"lifecycle": fields}), swept.condition.is_true)
+            change = StatusChange(
+                generation=resource.generation, conditions=[swept.condition], fields={"lifecycle": fields}
+            )
+            result = LifecyclePass(change, swept.condition.is_true)
     except (KubeError, TenantPolicyDenied) as exc:
-        return _failure(exc.reason, str(exc))
+        return _failure(resource, exc.reason, str(exc))
     except StorageError as exc:
-        return _failure(exc.reason, str(exc))
+        return _failure(resource, exc.reason, str(exc))
     except ScheduleError as exc:
-        return _failure("InvalidSchedule", str(exc))
+        return _failure(resource, "InvalidSchedule", str(exc))
     return result
 
 

@@ -43,9 +43,9 @@ from payload_operator.planning.schedule import (
     expected_interval,
     random_seed,
 )
+from payload_operator.planning.status_change import StatusChange
 from payload_operator.planning.tenancy import DENIED, refusal_message
 from payload_operator.reconcile.published import owner_reference
-from payload_operator.reconcile.status import StatusChange
 from payload_operator.scheduler import bookkeeping, collect
 from payload_operator.scheduler.bookkeeping import ActiveRun
 from payload_operator.scheduler.inprocess_runner import InProcessRunner, RunKey, ShardWork
@@ -95,12 +95,16 @@ async def tick_runs(
     state: RunnerState,
     *,
     now: datetime | None = None,
+    resource: Resource | None = None,
 ) -> TickResult:
-    """Advance every run kind of one resource; the status change to apply, or None when nothing changed."""
-    try:
-        resource = resource_from_body(body)
-    except ValidationError:
-        return TickResult(None)  # the policy reconcile reports invalid specs
+    """Advance every run kind of one resource; the status change to apply, or None when nothing changed.
+
+    `resource` is `body` parsed, when the caller has parsed it already (the timer parses once per tick)."""
+    if resource is None:
+        try:
+            resource = resource_from_body(body)
+        except ValidationError:
+            return TickResult(None)  # the policy reconcile reports invalid specs
     now = now or datetime.now(UTC)
     status = body.get("status") or {}
     created = parse_time(body.get("metadata", {}).get("creationTimestamp")) or now

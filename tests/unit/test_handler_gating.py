@@ -1,0 +1,153 @@
+"""The timer handler's gate, with the passes replaced: which ticks reconcile the policy, which sweep, which only
+advance the scheduled runs, and that one tick parses the resource once and hands the same parse to all."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any, cast
+
+import kopf
+import pytest
+from prometheus_client import REGISTRY
+
+from payload_operator import handlers
+from payload_operator.api import resource as resource_module
+from payload_operator.api.resource import Resource
+from payload_operator.api.status import ConditionType
+from payload_operator.core import metrics
+from payload_operator.core.backoff import Backoff
+from payload_operator.planning.conditions import true
+from payload_operator.planning.status_change import StatusChange
+from payload_operator.reconcile import engine
+from payload_operator.reconcile.lifecycle import LifecyclePass
+from payload_operator.scheduler.framework import TickResult
+from tests.runs.helpers import body as stored_body
+
+PAST, FUTURE = "2000-01-01T00:00:00Z", "2999-01-01T00:00:00Z"
+
+
+class Passes:
+    """Stand-ins for the passes the handler chooses between; they record what they were given."""
+
+    def __init__(self) -> None:
+        self.policy: list[Resource] = []
+        self.sweeps: list[Resource] = []
+        self.runs: list[Resource | None] = []
+        self.events: list[str] = []
+        self.parses = 0
+
+    async def reconcile_policy(self, resource: Resource, body: dict[str, Any], *_: Any, **__: Any) -> engine.PassResult:
+        self.policy.append(resource)
+        synced = [true(ConditionType.POLICY_SYNCED, "PolicyInSync")]
+        return engine.PassResult(StatusChange(generation=resource.generation, conditions=synced), healthy=True)
+
+    async def reconcile_lifecycle(self, kube: Any, resource: Resource, *_: Any, **__: Any) -> LifecyclePass:
+        self.sweeps.append(resource)
+        return LifecyclePass(StatusChange(generation=resource.generation), healthy=True)
+
+    async def tick_runs(self, body: dict[str, Any], *_: Any, resource: Resource | None = None, **__: Any) -> TickResult:
+        self.runs.append(resource)
+        return TickResult(None)
+
+
+@pytest.fixture
+def passes(monkeypatch: pytest.MonkeyPatch) -> Passes:
+    fake = Passes()
+    parse = resource_module.resource_from_body
+
+    def counted(body: Any) -> Resource:
+        fake.parses += 1
+        return parse(body)
+
+    monkeypatch.setattr(engine, "resource_from_body", counted)
+    monkeypatch.setattr(engine, "reconcile_policy", fake.reconcile_policy)
+    monkeypatch.setattr(handlers, "reconcile_lifecycle", fake.reconcile_lifecycle)
+    monkeypatch.setattr(handlers, "tick_runs", fake.tick_runs)
+    monkeypatch.setattr(handlers, "_post_events", lambda _, notes: fake.events.extend(n.reason for n in notes))
+    return fake
+
+
+def _memo() -> kopf.Memo:
+    memo = kopf.Memo(kube=None, admission=None, runs=None, reconcile_slots=asyncio.Semaphore(1))
+    state = engine.ResourceState(Backoff(5.0, 300.0), last_policy_check=float("-inf"))  # never checked
+    memo[handlers.STATE_KEY] = state
+    return memo
+
+
+def _tick(raw: dict[str, Any], memo: kopf.Memo) -> kopf.Patch:
+    patch = kopf.Patch()
+    tick = cast(Callable[..., Coroutine[Any, Any, None]], handlers.tick)
+    asyncio.run(tick(body=kopf.Body(cast(kopf.RawBody, raw)), patch=patch, memo=memo))
+    return patch
+
+
+def _status_after(patch: kopf.Patch, raw: dict[str, Any]) -> dict[str, Any]:
+    written = dict(raw)
+    for fn in patch.fns:
+        fn(written)  # type: ignore[arg-type]
+    status: dict[str, Any] = written["status"]
+    return status
+
+
+def test_a_policy_pass_on_the_first_tick_then_only_the_runs_until_the_resync(passes: Passes) -> None:
+    raw, memo = stored_body(), _memo()
+    _tick(raw, memo)
+    assert len(passes.policy) == 1
+    assert passes.runs == passes.policy, "the runs get the very resource the policy pass got"
+    assert passes.parses == 1, "one parse per tick"
+    _tick(raw, memo)
+    assert len(passes.policy) == 1, "healthy and within the resync interval: no second pass"
+    assert len(passes.runs) == 2, "the scheduled runs advance on every tick"
+    assert passes.parses == 2
+
+
+def test_a_failed_pass_is_retried_on_its_backoff_not_on_the_next_tick(passes: Passes) -> None:
+    raw, memo = stored_body(), _memo()
+    memo[handlers.STATE_KEY].backoff.failed(now=float("inf"))  # the next attempt lies beyond any clock
+    _tick(raw, memo)
+    assert passes.policy == []
+    assert len(passes.runs) == 1
+
+
+def test_an_invalid_spec_is_reported_and_the_runs_wait(passes: Passes) -> None:
+    raw, memo = stored_body(driver="nfs"), _memo()
+    patch = _tick(raw, memo)
+    assert passes.policy == [], "nothing to reconcile: the refusal is the pass"
+    assert passes.runs == []
+    assert passes.events == ["InvalidSpec"]
+    policy = next(c for c in _status_after(patch, raw)["conditions"] if c["type"] == "PolicySynced")
+    assert (policy["status"], policy["reason"]) == ("False", "InvalidSpec")
+    assert memo[handlers.STATE_KEY].backoff.failures == 1, "retried on the backoff, never hot-looped"
+
+
+def test_a_due_sweep_runs_between_policy_passes(passes: Passes) -> None:
+    memo = _memo()
+    _tick(stored_body(lifecycle={}) | {"status": {"lifecycle": {"nextSweepTime": FUTURE}}}, memo)
+    assert (len(passes.policy), passes.sweeps) == (1, []), "the policy pass sweeps itself when due"
+    _tick(stored_body(lifecycle={}) | {"status": {"lifecycle": {"nextSweepTime": FUTURE}}}, memo)
+    assert passes.sweeps == []
+    _tick(stored_body(lifecycle={}) | {"status": {"lifecycle": {"nextSweepTime": PAST}}}, memo)
+    assert (len(passes.policy), len(passes.sweeps), len(passes.runs)) == (1, 1, 3)
+
+
+def _ready_gauge(raw: dict[str, Any]) -> float | None:
+    meta = raw["metadata"]
+    labels = {"resource_namespace": meta["namespace"], "resource_name": meta["name"], "condition": "Ready"}
+    return REGISTRY.get_sample_value("payload_operator_condition", labels)
+
+
+def test_the_ready_gauge_follows_the_status_the_api_server_stored(passes: Passes) -> None:
+    """Set from the body a tick sees, never from a change Kopf may still fail to write."""
+    raw = stored_body(name="gauge")
+    memo = _memo()
+    memo[handlers.STATE_KEY].backoff.failed(now=float("inf"))  # no pass: only what is stored counts
+    _tick(raw, memo)
+    assert _ready_gauge(raw) == 0.0, "no Ready yet"
+    ready = {"type": "Ready", "status": "True", "reason": "Ready", "lastTransitionTime": PAST}
+    _tick(raw | {"status": {"conditions": [ready]}}, memo)
+    assert _ready_gauge(raw) == 1.0
+    metrics.forget(raw["metadata"]["namespace"], "gauge")
+    deleting = raw | {"metadata": raw["metadata"] | {"deletionTimestamp": FUTURE}}
+    _tick(deleting | {"status": {"conditions": [ready | {"status": "False"}]}}, memo)
+    assert _ready_gauge(raw) is None, "a resource being deleted gets no series back"
