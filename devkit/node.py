@@ -132,6 +132,13 @@ class NodeCluster:
         """Load a `docker save` / OCI archive, as if pulled (names become docker.io/library/<name>)."""
         self.ctr("images", "import", str(tar))
 
+    def kill_container(self, container_id: str) -> None:
+        """SIGKILL a container's main process through containerd (an OOM kill or a crash: no exit handler runs).
+
+        `container_id` as a pod's status reports it (`containerd://<id>`); the kubelet restarts the container.
+        """
+        self.ctr("tasks", "kill", "--signal", "SIGKILL", container_id.removeprefix("containerd://"), timeout=30)
+
     def restart_containerd(self) -> None:
         """Stop containerd and start it again; running containers (their shims) survive, as on a real node."""
         self.processes["containerd"].stop(grace=10.0)

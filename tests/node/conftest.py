@@ -90,6 +90,7 @@ def chart_values(node: NodeCluster, dw: EmulatedServer, tag: str = IMAGE_TAG, **
         "config": {"timerInterval": 1, "backoffBase": 1, "backoffMax": 4},
         "runner": {"namespaces": [APPS]},
         "livenessProbe": {"initialDelaySeconds": 5, "periodSeconds": 5},
+        "readinessProbe": {"initialDelaySeconds": 2, "periodSeconds": 2},
         "tenantPolicy": {
             "endpoints": [{"hosts": [f"{node.gateway}/32"]}],
             "localRoots": [{"path": str(dw.local_root)}],
@@ -168,7 +169,7 @@ def release(node: NodeCluster, dw: EmulatedServer) -> Release:
     install(cluster, RELEASE, RELEASE_NAMESPACE, installed.values)
     wait_rollout(installed, 1)
     record_time("helm install to operator pod Ready (s)", time.monotonic() - t0)
-    # the pod is Ready as soon as it runs (the chart has no readiness probe): time the first resource too
+    # the pod is Ready once it reaches the API (its readiness probe); the first resource shows it works too
     first = resource_manifest(node, dw, APPS, "first")
     secret = secret_manifest(APPS, "dw-admin", {"token": ADMIN_TOKEN})
     wait_for(lambda: _applied(cluster, secret, first), 60, message="the chart's CRD serves")

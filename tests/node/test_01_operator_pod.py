@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from datetime import UTC, datetime
 from typing import Any
 
@@ -73,7 +75,7 @@ def test_the_operator_pod_runs_as_non_root_on_a_read_only_root_filesystem(releas
     assert exec_in(release.cluster, release.namespace, name, "touch", "/tmp/probe")[0] == 0  # the emptyDir
 
 
-def test_the_liveness_probe_keeps_passing_and_the_pod_is_ready(release: Release) -> None:
+def test_the_liveness_probe_keeps_passing_and_the_readiness_probe_makes_the_pod_ready(release: Release) -> None:
     pod = _operator_pod(release)
     probe = pod["spec"]["containers"][0]["livenessProbe"]
     # long enough for the kubelet to probe three times after the initial delay
@@ -89,6 +91,9 @@ def test_the_liveness_probe_keeps_passing_and_the_pod_is_ready(release: Release)
     after = release.cluster.api("GET", f"/api/v1/namespaces/{release.namespace}/pods/{name}")
     status = after["status"]["containerStatuses"][0]
     assert (status["restartCount"], status["ready"]) == (0, True)
+    assert after["spec"]["containers"][0]["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "ready"}
+    with urllib.request.urlopen(f"http://{after['status']['podIP']}:8082/readyz", timeout=10) as answer:
+        assert json.loads(answer.read())["ready"] is True, "the operator reaches the API from its pod"
     warnings = [
         e["message"]
         for e in release.cluster.api("GET", f"/api/v1/namespaces/{release.namespace}/events")["items"]

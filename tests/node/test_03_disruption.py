@@ -67,15 +67,21 @@ def _peers(release: Release) -> dict[str, Any]:
     return peers
 
 
-def test_two_replicas_one_works_and_the_other_takes_over_when_it_is_killed(
-    node: NodeCluster, release: Release, deploy: Deploy, dw: EmulatedServer, apps: str
-) -> None:
+def _two_replicas(node: NodeCluster, release: Release, dw: EmulatedServer) -> tuple[set[str], str, str]:
+    """Scale the release to two replicas: (both pod names, the active one by peering priority, the standby)."""
     upgrade(release.cluster, RELEASE, release.namespace, chart_values(node, dw, replicas=2))
     wait_rollout(release, 2)
     names = {p["metadata"]["name"] for p in release.pods()}
     peers = wait_for(lambda: (p := _peers(release)) and names <= set(p) and p, 60, message="both pods in peering")
     active = max(names, key=lambda n: int(peers[n].get("priority", 0)))
     (standby,) = names - {active}
+    return names, active, standby
+
+
+def test_two_replicas_one_works_and_the_other_takes_over_when_it_is_killed(
+    node: NodeCluster, release: Release, deploy: Deploy, dw: EmulatedServer, apps: str
+) -> None:
+    names, active, standby = _two_replicas(node, release, dw)
     deploy("before-takeover")
     wait_condition(node.cluster, apps, "before-takeover", "Ready", "True", timeout=60)
     assert "before-takeover" not in logs(release.cluster, release.namespace, standby), "the standby worked too"
@@ -90,5 +96,34 @@ def test_two_replicas_one_works_and_the_other_takes_over_when_it_is_killed(
         for p in release.pods()
         if p["metadata"]["name"] not in names
     )
+    upgrade(release.cluster, RELEASE, release.namespace, chart_values(node, dw))
+    wait_rollout(release, 1)
+
+
+def test_two_replicas_the_active_process_sigkilled_the_work_goes_on(
+    node: NodeCluster, release: Release, deploy: Deploy, dw: EmulatedServer, apps: str
+) -> None:
+    """No clean exit: the killed process leaves its peering record behind (Kopf honors a peer for its lifetime,
+    60 s), and the kubelet restarts the container in the same pod, under the same peer identity."""
+    names, active, standby = _two_replicas(node, release, dw)
+    deploy("before-sigkill")
+    wait_condition(node.cluster, apps, "before-sigkill", "Ready", "True", timeout=60)
+    (pod,) = [p for p in release.pods() if p["metadata"]["name"] == active]
+    (container,) = pod["status"]["containerStatuses"]
+
+    node.kill_container(container["containerID"])
+    t0 = time.monotonic()
+    deploy("after-sigkill")
+    wait_condition(node.cluster, apps, "after-sigkill", "Ready", "True", timeout=180)
+    record_time("takeover after SIGKILL of the active replica's process (s)", time.monotonic() - t0)
+
+    def restarted() -> bool:
+        (now,) = [p for p in release.pods() if p["metadata"]["name"] == active]
+        return int(now["status"]["containerStatuses"][0]["restartCount"]) > int(container["restartCount"])
+
+    wait_for(restarted, 120, message="the kubelet restarted the killed container")
+    worked = [name for name in names if "after-sigkill" in logs(release.cluster, release.namespace, name)]
+    assert worked, "neither replica handled the resource made after the kill"
+    print(f"\nafter SIGKILL of {active}: handled by {'the restarted container' if worked == [active] else standby}")
     upgrade(release.cluster, RELEASE, release.namespace, chart_values(node, dw))
     wait_rollout(release, 1)
