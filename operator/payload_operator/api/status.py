@@ -161,8 +161,8 @@ class ExternalPayloadStorageStatus(ApiModel):
             max_length=16, json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]}
         ),
     ] = []
-    """Ready summarises PolicySynced, StorageReachable and, when spec.lifecycle is enabled, LifecycleSynced.
-    RetentionSucceeded and IntegrityVerified report the scheduled runs; they do not change Ready."""
+    """Ready summarises PolicySynced, StorageReachable and LifecycleSynced (when spec.lifecycle is set and enabled);
+    RetentionSucceeded and IntegrityVerified do not count towards it."""
     bucket: str = ""
     """The bucket, container or directory in use (for printer columns)."""
     bound: BoundStorage | None = None
