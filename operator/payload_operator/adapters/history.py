@@ -39,7 +39,7 @@ class Reference:
 
 @dataclass
 class WalkStats:
-    """What the walk saw; `complete` is False as soon as one page failed."""
+    """What the walk saw; `failed_pages` names every page that could not be read."""
 
     workflows: int = 0
     runs: int = 0
@@ -48,11 +48,6 @@ class WalkStats:
     invalid_references: int = 0
     inline_over_threshold: int = 0
     failed_pages: list[str] = field(default_factory=list)
-
-    @property
-    def complete(self) -> bool:
-        """Every page was read."""
-        return not self.failed_pages
 
     def references_observable(self) -> bool:
         """False when the server inlines offloaded payloads: large inline blobs seen, no reference at all."""

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-
-REDACTED = "***"
+from collections.abc import Iterator, Mapping
 
 
 class SecretValues(Mapping[str, str]):
@@ -29,14 +27,3 @@ class SecretValues(Mapping[str, str]):
         return f"SecretValues({self.source!r}, keys={sorted(self._values)})"
 
     __str__ = __repr__
-
-    def scrub(self, text: str) -> str:
-        """Replace every value of this secret in `text` by a placeholder."""
-        return scrub(text, self._values.values())
-
-
-def scrub(text: str, values: Iterable[str]) -> str:
-    """Replace each non-trivial secret value found in `text` (longest first, so overlaps stay hidden)."""
-    for value in sorted((v for v in values if len(v) >= 4), key=len, reverse=True):
-        text = text.replace(value, REDACTED)
-    return text

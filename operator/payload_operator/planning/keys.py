@@ -10,7 +10,6 @@ quarantine paths cannot disagree about where payloads live.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 CODEC = "avro"
@@ -76,15 +75,6 @@ def listing_prefixes(prefix: str, shard_index: int, shard_count: int) -> list[st
 def in_sample(sha256: str, ratio: float) -> bool:
     """Stable sampling by sha256: the same objects are chosen on every run."""
     return ratio >= 1.0 or int(sha256[-8:], 16) < ratio * 0x100000000
-
-
-@dataclass(frozen=True)
-class ObjectRef:
-    """Where a reference's bytes live, resolved against the configured storage."""
-
-    key: str
-    sha256: str
-    size_bytes: int
 
 
 class ReferenceOutsideStorage(ValueError):

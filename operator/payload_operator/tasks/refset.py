@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sqlite3
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 from payload_operator.tasks.integrity.hashing import Check
@@ -53,11 +52,6 @@ class ReferenceSet:
             sizes = (*previous.sizes, size) if previous else (size,)
             checks[key] = Check(key, sha256=key.rpartition("/")[2], sizes=sizes)
         return checks
-
-    def checks(self) -> Iterator[Check]:
-        """Every check, directory by directory."""
-        for directory in self.directories():
-            yield from self.in_directory(directory).values()
 
     def close(self) -> None:
         """Drop the database and its directory."""
