@@ -97,6 +97,11 @@ class NodeCluster:
     relays: dict[int, ManagedProcess] = field(default_factory=dict, repr=False)
     containerd_argv: list[str] = field(default_factory=list, repr=False)
     started: float = field(default_factory=time.time, repr=False)
+    own: bool = True
+    """False for a user's cluster (:func:`use_cluster_node`): its nodes' containerd and filesystem are out of reach."""
+    image: str = ""
+    """The operator image its pods run (repository:tag), as whoever put it there says."""
+    image_pull_policy: str = "Never"
 
     def expose(self, port: int, *, target: int | None = None) -> str:
         """Relay ``gateway:port`` to ``127.0.0.1:target`` (default the same port) for pods; returns host:port."""
@@ -125,6 +130,8 @@ class NodeCluster:
 
     def ctr(self, *args: str, timeout: float = 300.0) -> subprocess.CompletedProcess[str]:
         """containerd's `ctr` on this node, in the Kubernetes namespace."""
+        if not self.own:
+            raise RuntimeError(f"the containerd of {self.node_name} (a user's cluster) is out of reach")
         argv = ["ctr", "--address", str(self.containerd_socket), "--namespace", "k8s.io", *args]
         return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=True)
 
@@ -156,6 +163,23 @@ class NodeCluster:
 
 
 # --------------------------------------------------------------------- start / stop
+@contextmanager
+def use_cluster_node(cluster: Cluster, host_address: str, image: str, pull_policy: str) -> Iterator[NodeCluster]:
+    """A user's cluster (kind, ...) in the node suite's terms: its pods reach servers on this host at
+    `host_address` through relays; its containerd and node filesystem stay out of reach (`own` is False)."""
+    workdir = make_workdir("payload-operator-user-node-")
+    names = [item["metadata"]["name"] for item in cluster.api("GET", "/api/v1/nodes")["items"]]
+    node = NodeCluster(
+        cluster, names[0], host_address, workdir, Path(), own=False, image=image, image_pull_policy=pull_policy
+    )
+    try:
+        yield node
+    finally:
+        for relay in node.relays.values():
+            relay.stop()
+        remove_workdir(workdir)
+
+
 @contextmanager
 def start_node_cluster(images: Sequence[Path] = (), *, timeout: float = START_TIMEOUT) -> Iterator[NodeCluster]:
     """Start a one-node cluster, import ``images`` (docker-save tarballs), and tear it all down afterwards."""

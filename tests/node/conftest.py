@@ -3,8 +3,10 @@
 Fixtures are package-scoped: one image build, one node and one `helm install` serve every test here, and the
 node stops when the last of them ends (before the rest of the run). Every test marks itself `node`.
 
+    node_target  NodeTarget      where the suite runs (devkit/node_target.py): its own node, or KUBECONFIG's
+                                 cluster (kind: the built image loaded; elsewhere IMAGE pulled); else a skip
     node_image   ImageBuild      `make image` (scripts/build-image.sh --save), with its size and build time
-    node         NodeCluster     devkit/node.py, the image imported into its containerd
+    node         NodeCluster     devkit/node.py, the image imported into its containerd (or a user's cluster)
     dw           EmulatedServer  the Durable Workflow emulator on the host (pods reach it through the bridge)
     release      Release         charts/payload-operator installed with that image, cluster scope, Ready
     apps         str             the namespace where resources (and therefore their Jobs) live
@@ -26,9 +28,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from devkit.cluster import Cluster, external_kubeconfig
+from devkit.cluster import Cluster, start_cluster
 from devkit.dw_emulator import EmulatedServer, Tokens
-from devkit.node import NodeCluster, start_node_cluster
+from devkit.node import NodeCluster, start_node_cluster, use_cluster_node
+from devkit.node_target import NodeTarget, Skip, current_node_target
 from devkit.procs import REPO_ROOT
 from devkit.waiting import wait_for
 
@@ -82,11 +85,17 @@ def record_time(name: str, seconds: float) -> None:
     TIMINGS[name] = round(seconds, 1)
 
 
-def chart_values(node: NodeCluster, dw: EmulatedServer, tag: str = IMAGE_TAG, **overrides: Any) -> dict[str, Any]:
-    """The chart's values for this node: the imported image (never pulled), short operator intervals, and a
-    tenant policy that admits this node's servers (behind the pods' bridge) and the emulator's payload root."""
+def chart_values(node: NodeCluster, dw: EmulatedServer, tag: str = "", **overrides: Any) -> dict[str, Any]:
+    """The chart's values for this node: its operator image (`tag` instead of the image's own), short operator
+    intervals, and a tenant policy that admits this node's servers (behind the pods' bridge, or the host address
+    of a user's cluster) and the emulator's payload root."""
+    repository, _, image_tag = node.image.rpartition(":")
     values: dict[str, Any] = {
-        "image": {"repository": IMAGE_REPOSITORY, "tag": tag, "pullPolicy": "Never"},
+        "image": {
+            "repository": repository,
+            "tag": tag or image_tag,
+            "pullPolicy": node.image_pull_policy,
+        },
         "config": {"timerInterval": 1, "backoffBase": 1, "backoffMax": 4},
         "runner": {"namespaces": [APPS]},
         "livenessProbe": {"initialDelaySeconds": 5, "periodSeconds": 5},
@@ -118,11 +127,27 @@ def wait_rollout(release: Release, replicas: int, *, image: str | None = None, t
 
 
 # --------------------------------------------------------------------- fixtures
+def needs_own_node(node: NodeCluster, why: str) -> None:
+    """Skip on a user's cluster what only the suite's own node allows (its containerd, host paths)."""
+    if not node.own:
+        pytest.skip(f"needs the suite's own node ({why}); this is KUBECONFIG's cluster")
+
+
 @pytest.fixture(scope="package")
-def node_image() -> ImageBuild:
-    """`make image`: the image of this commit, saved for containerd."""
+def node_target() -> NodeTarget:
+    target = current_node_target(f"{IMAGE_REPOSITORY}:{IMAGE_TAG}")
+    if isinstance(target, Skip):
+        pytest.skip(target.reason)
+    return target
+
+
+@pytest.fixture(scope="package")
+def node_image(node_target: NodeTarget) -> ImageBuild:
+    """`make image`: the image of this commit, saved for containerd (on kind also loaded into its nodes)."""
+    if node_target.cluster == "pull":
+        pytest.skip(f"IMAGE={node_target.image}: the suite runs that image and builds none")
     tar = OUT / "payload-operator.tar"
-    env = {**os.environ, "IMAGE": f"{IMAGE_REPOSITORY}:{IMAGE_TAG}"}
+    env = {**os.environ, "IMAGE": node_target.image}
     t0 = time.monotonic()
     proc = subprocess.run(
         ["bash", str(REPO_ROOT / "scripts" / "build-image.sh"), "--save", str(tar)],
@@ -132,17 +157,29 @@ def node_image() -> ImageBuild:
     build = ImageBuild(tar, int(proc.stdout.strip().splitlines()[-1]), time.monotonic() - t0)
     record_time("image build (s)", build.seconds)
     TIMINGS["image size (MB)"] = round(build.size / 1e6)
+    if node_target.cluster == "kind":
+        load = ["kind", "load", "docker-image", node_target.image, "--name", node_target.kind_name]
+        proc = subprocess.run(load, capture_output=True, text=True, timeout=900, check=False)
+        assert proc.returncode == 0, f"kind load failed:\n{proc.stderr[-4000:]}"
     return build
 
 
 @pytest.fixture(scope="package")
-def node(node_image: ImageBuild) -> Iterator[NodeCluster]:
-    if external_kubeconfig():
-        pytest.skip("the node suite starts its own node (KUBECONFIG is set: see docs/testing.md for kind)")
-    t0 = time.monotonic()
-    with start_node_cluster([node_image.tar]) as started:
-        record_time("node start incl. image import (s)", time.monotonic() - t0)
-        yield started
+def node(node_target: NodeTarget, request: pytest.FixtureRequest) -> Iterator[NodeCluster]:
+    if node_target.cluster == "own":
+        image: ImageBuild = request.getfixturevalue("node_image")
+        t0 = time.monotonic()
+        with start_node_cluster([image.tar]) as started:
+            record_time("node start incl. image import (s)", time.monotonic() - t0)
+            started.image = node_target.image
+            yield started
+        return
+    if node_target.cluster == "kind":
+        request.getfixturevalue("node_image")  # built and loaded into the kind nodes
+    pull_policy = "Never" if node_target.cluster == "kind" else "IfNotPresent"
+    address, image = node_target.host_address, node_target.image
+    with start_cluster() as cluster, use_cluster_node(cluster, address, image, pull_policy) as user_node:
+        yield user_node
 
 
 @pytest.fixture(scope="package")

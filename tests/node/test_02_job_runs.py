@@ -19,7 +19,7 @@ from devkit.waiting import wait_for
 from payload_operator.core.secrets import SecretValues
 from payload_operator.tasks.integrity.quarantine import quarantine_key
 from tests.integrity.conftest import Target, flip_byte, object_key, payload_values, read_all, write_with_sdk
-from tests.node.conftest import Deploy, Release, record_time, server_namespaces
+from tests.node.conftest import Deploy, Release, needs_own_node, record_time, server_namespaces
 from tests.node.helpers import event_messages, jobs, kube_time, metrics, run_pods, sample
 from tests.retention.conftest import Payloads
 from tests.ship.kube import can_i, service_account
@@ -99,6 +99,7 @@ def operator_metric(release: Release, name: str, **labels: str) -> float | None:
 def test_local_retention_and_integrity_run_as_jobs_and_report_into_status_events_and_metrics(
     node: NodeCluster, release: Release, deploy: Deploy, dw: EmulatedServer, apps: str
 ) -> None:
+    needs_own_node(node, "Job pods mount a payload directory of this host with hostPath")
     name = "local-runs"
     root = local_root(dw, name)
     payloads = seed_local(dw, name, root)
@@ -228,6 +229,7 @@ def test_a_stuck_job_is_stopped_at_its_deadline_and_the_run_is_recorded_as_faile
 def test_the_history_limit_prunes_old_jobs_and_result_configmaps(
     node: NodeCluster, deploy: Deploy, dw: EmulatedServer, apps: str
 ) -> None:
+    needs_own_node(node, "Job pods mount a payload directory of this host with hostPath")
     name = "history"
     root = local_root(dw, name)
     seed_local(dw, name, root)

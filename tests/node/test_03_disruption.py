@@ -10,7 +10,7 @@ from devkit.dw_emulator import EmulatedServer
 from devkit.node import NodeCluster
 from devkit.waiting import wait_for
 
-from tests.node.conftest import RELEASE, Deploy, Release, chart_values, record_time, wait_rollout
+from tests.node.conftest import RELEASE, Deploy, Release, chart_values, needs_own_node, record_time, wait_rollout
 from tests.node.helpers import jobs, logs, run_pods
 from tests.node.test_02_job_runs import local_root, seed_local
 from tests.ship.chart import upgrade
@@ -31,6 +31,7 @@ def kill(release: Release, pod: str) -> None:
 def test_an_operator_pod_killed_mid_run_and_a_containerd_restart_neither_double_nor_lose_the_run(
     node: NodeCluster, release: Release, deploy: Deploy, dw: EmulatedServer, apps: str
 ) -> None:
+    needs_own_node(node, "restarts the node's containerd; Job pods mount a directory of this host")
     name = "disrupted"
     root = local_root(dw, name)
     seed_local(dw, name, root)
@@ -105,6 +106,7 @@ def test_two_replicas_the_active_process_sigkilled_the_work_goes_on(
 ) -> None:
     """No clean exit: the killed process leaves its peering record behind (Kopf honors a peer for its lifetime,
     60 s), and the kubelet restarts the container in the same pod, under the same peer identity."""
+    needs_own_node(node, "kills a container through the node's containerd")
     names, active, standby = _two_replicas(node, release, dw)
     deploy("before-sigkill")
     wait_condition(node.cluster, apps, "before-sigkill", "Ready", "True", timeout=60)

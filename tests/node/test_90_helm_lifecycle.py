@@ -13,7 +13,7 @@ from devkit.dw_emulator import EmulatedServer
 from devkit.node import NodeCluster
 from devkit.waiting import wait_for
 
-from tests.node.conftest import APPS, RELEASE, Release, chart_values, resource_manifest, wait_rollout
+from tests.node.conftest import APPS, RELEASE, Release, chart_values, needs_own_node, resource_manifest, wait_rollout
 from tests.node.helpers import exec_in
 from tests.ship.chart import CHART, CRD_NAME, install, uninstall, upgrade
 from tests.support.operator_fixtures import (
@@ -99,6 +99,7 @@ def _kept_state(cluster: Cluster) -> dict[str, Any]:
 def test_helm_upgrade_to_a_new_image_and_a_changed_crd_keeps_resources_and_their_status(
     node: NodeCluster, release: Release, dw: EmulatedServer, tmp_path: Path
 ) -> None:
+    needs_own_node(node, "tags the image in the node's containerd")
     node.ctr("images", "tag", "docker.io/library/payload-operator:dev", "docker.io/library/payload-operator:next")
     before = _kept_state(node.cluster)
     assert before, "resources from the earlier tests"
