@@ -206,6 +206,8 @@ async def tick(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) ->
         runs = await tick_runs(observed, memo.kube, CONFIG, RUN_KINDS, memo.runs, resource=parsed)
         if runs.change is not None:
             add(patch, runs.change, observed)
+        for key, value in runs.annotations.items():  # an answered run-now request (scheduler/on_demand.py)
+            patch.metadata.annotations[key] = value
         _post_events(observed, runs.events)
 
 
