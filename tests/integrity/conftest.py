@@ -29,6 +29,7 @@ from devkit.procs import REPO_ROOT, in_ci
 from payload_operator.adapters.storage.base import ObjectStore
 from payload_operator.adapters.storage.factory import open_store
 from payload_operator.api.resource import Resource, resource_from_body
+from payload_operator.api.results import IntegrityResult
 from payload_operator.api.spec import IntegrityMode
 from payload_operator.core.run_context import RunContext, Shard
 from payload_operator.core.secrets import SecretValues
@@ -78,10 +79,10 @@ class Target:
         shard: Shard | None = None,
         **integrity: Any,
     ) -> dict[str, Any]:
-        """One integrity run of `mode`, as the framework would start it."""
+        """One integrity run of `mode`, as the framework would start it; its result as status spells it."""
         token = server.token("admin") if server else None
         context = RunContext(self.resource(server, **integrity), token, self.credentials, shard or Shard())
-        return asyncio.run(IntegrityRun(mode=mode).execute(context))
+        return wire(asyncio.run(IntegrityRun(mode=mode).execute(context)))
 
 
 @pytest.fixture(params=PROVIDERS)
@@ -182,6 +183,16 @@ def seed_histories(server: EmulatedServer, envelopes: Sequence[dict[str, Any]]) 
     for n, envelope in enumerate(envelopes):
         server.add_workflow("default", f"wf-{n}", input=envelope)
     server.add_workflow("default", "wf-shared", input=envelopes[0], output=envelopes[0])
+
+
+def wire(result: IntegrityResult) -> dict[str, Any]:
+    """A result as status, the ConfigMap and --json spell it."""
+    return result.model_dump(by_alias=True, mode="json", exclude_none=True)
+
+
+def typed(result: dict[str, Any]) -> IntegrityResult:
+    """A result read back as the operator reads it."""
+    return IntegrityResult.model_validate(result)
 
 
 def read_all(store: ObjectStore, key: str) -> bytes:

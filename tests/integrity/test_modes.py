@@ -27,6 +27,8 @@ from tests.integrity.conftest import (
     read_all,
     seed_histories,
     truncate,
+    typed,
+    wire,
     write_with_sdk,
 )
 
@@ -83,14 +85,14 @@ def test_referenced_mode_on_an_inlining_server_never_claims_success(
         True,
     )
     assert any(note.startswith("references not observable: ") for note in referenced["notes"])
-    status, message = IntegrityRun().outcome(referenced)
+    status, message = IntegrityRun().outcome(typed(referenced))
     assert status == "PartiallyFailed"
     assert "all ok" not in message
     assert "references are not observable" in message
     assert "nothing checked while the store holds payload objects" in message
     assert both["referencesObservable"] is False
     assert (both["checked"], both["ok"], problems(both)) == (6, 5, [("hash", keys[3])])
-    assert IntegrityRun().outcome(both)[0] == "Failed"
+    assert IntegrityRun().outcome(typed(both))[0] == "Failed"
 
 
 @pytest.mark.parametrize("target", ["local", "s3"], indirect=True)
@@ -130,7 +132,7 @@ def test_references_outside_the_bucket_or_prefix_are_reported_and_never_read(
     assert result["invalidReferences"] >= 3  # each workflow shows its input more than once
     assert {key for problem, key in problems(result) if problem == "invalid"} == set(outside.values())
     assert (result["checked"], result["ok"]) == (len(keys), len(keys))  # nothing outside was read
-    assert IntegrityRun().outcome(result)[0] == "PartiallyFailed"
+    assert IntegrityRun().outcome(typed(result))[0] == "PartiallyFailed"
 
 
 @pytest.mark.parametrize("target", ["local"], indirect=True)
@@ -142,7 +144,7 @@ def test_shards_split_the_work_and_merge_to_the_unsharded_result(target: Target,
     shards = [target.run(emulator, IntegrityMode.BOTH, Shard(i, 3)) for i in range(3)]
 
     assert sum(1 for shard in shards if shard["checked"]) > 1  # the work really is split
-    merged = merge(shards)
+    merged = wire(merge([typed(shard) for shard in shards]))
     for count in ("checked", "ok", "missing", "corrupt", "corruptSize", "corruptHash", "bytes"):
         assert merged[count] == whole[count], count
     assert problems(merged) == problems(whole)
@@ -210,7 +212,7 @@ def test_keys_under_avro_that_are_not_payload_keys_are_reported(target: Target) 
     assert result["malformedKeys"] == len(stray)
     assert {key for problem, key in problems(result) if problem == "malformed"} == set(stray)
     assert (result["checked"], result["ok"]) == (len(keys), len(keys))
-    status, message = IntegrityRun().outcome(result)
+    status, message = IntegrityRun().outcome(typed(result))
     assert (status, f"{len(stray)} malformed keys" in message) == ("Succeeded", True)
 
 
@@ -223,6 +225,6 @@ def test_a_history_walk_that_fails_makes_the_run_partial(target: Target, emulato
 
     assert result["walk"]["failedPages"] == 1
     assert any("HTTP 503" in note for note in result["notes"])
-    status, message = IntegrityRun().outcome(result)
+    status, message = IntegrityRun().outcome(typed(result))
     assert status == "PartiallyFailed"
     assert "history walk incomplete (1 pages failed)" in message

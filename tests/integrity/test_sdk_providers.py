@@ -22,6 +22,7 @@ from tests.integrity.conftest import (
     seed_histories,
     server_spelling,
     truncate,
+    typed,
     write_with_sdk,
 )
 
@@ -42,7 +43,7 @@ def test_clean_objects_are_all_ok_in_every_mode(target: Target, emulator: Emulat
     for mode in IntegrityMode:
         result = target.run(emulator, mode)
         assert (result["checked"], result["ok"], result["bad"]) == (len(written), len(written), []), mode
-        assert IntegrityRun().outcome(result)[0] == "Succeeded"
+        assert IntegrityRun().outcome(typed(result))[0] == "Succeeded"
     referenced = target.run(emulator, IntegrityMode.REFERENCED)
     # histories repeat a payload (start command, started event) and wf-shared reuses one: read once each
     assert referenced["references"] > referenced["checked"] == len(written)
@@ -67,7 +68,7 @@ def test_each_kind_of_damage_is_reported_once_with_its_key(
         assert problems(result) == expected, mode
         counts = {k: result[k] for k in ("checked", "ok", "missing", "corrupt", "corruptSize", "corruptHash")}
         assert counts == {"checked": 6, "ok": 3, "missing": 1, "corrupt": 2, "corruptSize": 1, "corruptHash": 1}
-        assert IntegrityRun().outcome(result) == (
+        assert IntegrityRun().outcome(typed(result)) == (
             "Failed",
             f"1 missing, 2 corrupt (1 size, 1 hash) of 6 objects checked ({result['bytes']} bytes)",
         )

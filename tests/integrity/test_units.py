@@ -19,6 +19,7 @@ from payload_operator.adapters.history import Reference, object_key
 from payload_operator.adapters.storage.base import StorageAccessDenied
 from payload_operator.adapters.storage.local import LocalStore
 from payload_operator.api.resource import resource_from_body
+from payload_operator.api.results import RunOutcome, WalkCounts
 from payload_operator.planning.keys import ReferenceOutsideStorage, listing_prefixes
 from payload_operator.tasks.integrity.hashing import Check, Problem, judge, verify
 from payload_operator.tasks.integrity.quarantine import quarantine_key
@@ -159,8 +160,8 @@ def test_the_bad_sample_is_bounded_distinct_and_ordered_by_severity_then_key() -
         tally.invalid("s3://other/x", "bucket 'other' is not the configured one")
     tally.record(judge(Check("zz", SHA), SHA, 0))  # intact: counted, not sampled
     result = tally.result()
-    assert [entry["key"] for entry in result["bad"]] == [f"k{n:02d}" for n in range(MAX_BAD)]
-    assert (result["corrupt"], result["corruptSize"], result["invalidReferences"], result["ok"]) == (50, 50, 50, 1)
+    assert [entry.key for entry in result.bad] == [f"k{n:02d}" for n in range(MAX_BAD)]
+    assert (result.corrupt, result.corrupt_size, result.invalid_references, result.ok) == (50, 50, 50, 1)
 
 
 def test_merge_adds_counts_keeps_the_slowest_duration_and_reselects_bad_keys() -> None:
@@ -169,24 +170,26 @@ def test_merge_adds_counts_keeps_the_slowest_duration_and_reselects_bad_keys() -
         tally = Tally()
         tally.record(corrupt(f"shard{index}"))
         tally.notes.append("same note")
-        shards.append(
-            tally.result(shard=f"{index}/2", durationSeconds=1.0 + index, walk={"pages": 4, "failedPages": 0})
-        )
+        shards.append(tally.result(durationSeconds=1.0 + index, walk={"pages": 4, "failedPages": 0}))
     merged = merge(shards)
-    assert (merged["checked"], merged["corrupt"], merged["durationSeconds"], merged["shards"]) == (2, 2, 2.0, 2)
-    assert [entry["key"] for entry in merged["bad"]] == ["shard0", "shard1"]
-    assert (merged["walk"], merged["notes"]) == ({"pages": 4, "failedPages": 0}, ["same note"])
+    assert (merged.checked, merged.corrupt, merged.duration_seconds, merged.shards) == (2, 2, 2.0, 2)
+    assert [entry.key for entry in merged.bad] == ["shard0", "shard1"]
+    assert (merged.walk, merged.notes) == (WalkCounts(pages=4), ["same note"])
 
 
 def test_outcome_fails_on_damage_and_is_partial_when_something_could_not_be_verified() -> None:
     base = Tally().result()
-    assert outcome(base | {"checked": 3, "ok": 3, "bytes": 9}) == ("Succeeded", "3 objects checked (9 bytes), all ok")
-    assert outcome(base | {"checked": 3, "missing": 1})[0] == "Failed"
-    assert outcome(base | {"checked": 3, "unreadable": 1}) == (
-        "PartiallyFailed",
+
+    def judged(**counts: Any) -> tuple[RunOutcome, str]:
+        return outcome(base.model_copy(update=counts))
+
+    assert judged(checked=3, ok=3, bytes=9) == (RunOutcome.SUCCEEDED, "3 objects checked (9 bytes), all ok")
+    assert judged(checked=3, missing=1)[0] is RunOutcome.FAILED
+    assert judged(checked=3, unreadable=1) == (
+        RunOutcome.PARTIALLY_FAILED,
         "3 objects checked (0 bytes), 0 ok; 1 unreadable",
     )
-    assert outcome(base | {"walk": {"failedPages": 2}})[0] == "PartiallyFailed"
+    assert judged(walk=WalkCounts(failed_pages=2))[0] is RunOutcome.PARTIALLY_FAILED
 
 
 # --------------------------------------------------------------------------- reference set

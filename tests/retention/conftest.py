@@ -98,14 +98,15 @@ def resource_of(server: EmulatedServer, root: Path, **retention: Any) -> Resourc
 async def run_retention(
     resource: Resource, *, shards: int = 1, dry_run: bool = False, token: str = ADMIN
 ) -> tuple[dict[str, Any], str, str]:
-    """Every shard of one retention run, merged: (result, outcome, message)."""
+    """Every shard of one retention run, merged: (result as status and --json spell it, outcome, message)."""
     kind = RetentionRun()
     outcomes = {}
     for index in range(shards):
         shard = Shard(index, shards)
         outcomes[index] = succeeded(shard, await kind.execute(RunContext(resource, token, None, shard, dry_run)))
     conclusion = conclude(kind, outcomes, shards)
-    return conclusion.result, conclusion.outcome.value, conclusion.message
+    assert conclusion.result is not None
+    return conclusion.result.model_dump(by_alias=True, mode="json"), conclusion.outcome.value, conclusion.message
 
 
 ServerFactory = Callable[..., Payloads]

@@ -44,7 +44,7 @@ def test_json_report_carries_server_passes_and_orphan_counts(emulator: ServerFac
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["outcome"] == "Succeeded"
-    assert report["server_passes"]["status"] == "ok"
+    assert report["serverPasses"]["status"] == "ok"
     orphans = report["orphans"]
     assert {k: orphans[k] for k in ("referenced", "young", "candidates", "deleted")} == {
         "referenced": 1,
@@ -52,7 +52,7 @@ def test_json_report_carries_server_passes_and_orphan_counts(emulator: ServerFac
         "candidates": 2,
         "deleted": 2,
     }
-    assert orphans["candidate_bytes"] == 2 * len(payloads.blob("orphan"))
+    assert orphans["candidateBytes"] == 2 * len(payloads.blob("orphan"))
     deleted_lines = [line for line in done.stderr.splitlines() if "deleted orphan payload object avro/" in line]
     assert len(deleted_lines) == 2
     assert "\r" not in done.stderr  # no progress line when stderr is not a terminal

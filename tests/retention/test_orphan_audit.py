@@ -45,7 +45,7 @@ async def test_dry_run_reports_old_unreferenced_objects_and_deletes_nothing(emul
     assert orphans["referenced"] == 4
     assert orphans["young"] == 1
     assert orphans["candidates"] == 3
-    assert orphans["candidate_bytes"] == sum(p.stat().st_size for p in payloads.orphans)
+    assert orphans["candidateBytes"] == sum(p.stat().st_size for p in payloads.orphans)
     assert orphans["deleted"] == 0
     assert sorted(orphans["sample"]) == sorted(key_of(payloads, p) for p in payloads.orphans)
     assert payloads.existing() == before
@@ -154,7 +154,7 @@ async def test_an_inlining_server_makes_references_unobservable_so_nothing_is_an
     orphans = result["orphans"]
     assert orphans["status"] == "skipped"
     assert orphans["reason"].startswith("references not observable: namespace orders returns")
-    assert (orphans["candidates"], orphans["candidate_bytes"], orphans["deleted"]) == (0, 0, 0)
+    assert (orphans["candidates"], orphans["candidateBytes"], orphans["deleted"]) == (0, 0, 0)
     assert payloads.existing() == before
     assert outcome == "PartiallyFailed"
     assert "references not observable" in message
@@ -189,7 +189,7 @@ async def test_references_outside_the_bucket_are_counted_invalid_and_never_follo
         input=payloads.server.reference_envelope(f"s3://other/{payload_key('', 'cd' * 32)}", "x"),
     )
     result, _, _ = await run_retention(resource_of(payloads.server, payloads.root, orphanAudit={"mode": "Delete"}))
-    assert result["orphans"]["invalid_references"] == 4  # two runs, each reference seen in two events
+    assert result["orphans"]["invalidReferences"] == 4  # two runs, each reference seen in two events
     assert result["orphans"]["deleted"] == 3
     assert outside.read_text() == "not ours"
 
@@ -201,7 +201,7 @@ async def test_shards_split_the_work_and_add_up_to_the_whole(emulator: ServerFac
         payloads.orphan()
     whole, _, _ = await run_retention(resource_of(payloads.server, payloads.root))
     split, _, _ = await run_retention(resource_of(payloads.server, payloads.root), shards=3)
-    for name in ("listed", "referenced", "young", "candidates", "candidate_bytes", "references"):
+    for name in ("listed", "referenced", "young", "candidates", "candidateBytes", "references"):
         assert split["orphans"][name] == whole["orphans"][name], name
     assert split["shards"] == 3
-    assert split["server_passes"] == whole["server_passes"]
+    assert split["serverPasses"] == whole["serverPasses"]

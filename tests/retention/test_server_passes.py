@@ -30,10 +30,10 @@ async def test_passes_repeat_until_the_server_reports_no_expired_runs(emulator: 
     result, outcome, message = await run_retention(
         resource_of(payloads.server, payloads.root, maxRunsPerPass=2, **NO_AUDIT)
     )
-    passes = result["server_passes"]
-    assert (passes["status"], passes["runs_pruned"], passes["payloads_deleted"]) == ("ok", 7, 7)
+    passes = result["serverPasses"]
+    assert (passes["status"], passes["runsPruned"], passes["payloadsDeleted"]) == ("ok", 7, 7)
     assert passes["passes"] == 4  # orders: 2 + 2 + 1, billing: 2
-    assert passes["expired_remaining"] == 0
+    assert passes["expiredRemaining"] == 0
     assert len(payloads.server.run_ids("orders")) == 1
     assert outcome == "Succeeded"
     assert message.startswith("server pruned 7 runs (0 skipped, 0 failed) and deleted 7 payloads")
@@ -44,11 +44,11 @@ async def test_runs_the_server_cannot_prune_are_a_partial_failure_with_their_rea
     expire(payloads, "orders", 3)
     payloads.server.faults.storage_errors = True  # deleting the payloads throws: outcome "error", HTTP 207
     result, outcome, message = await run_retention(resource_of(payloads.server, payloads.root, **NO_AUDIT))
-    passes = result["server_passes"]
+    passes = result["serverPasses"]
     assert passes["status"] == "partial"
-    assert (passes["runs_pruned"], passes["runs_failed"]) == (0, 3)
+    assert (passes["runsPruned"], passes["runsFailed"]) == (0, 3)
     assert passes["passes"] == 1  # no progress: asking again would not help
-    assert passes["expired_remaining"] == 3
+    assert passes["expiredRemaining"] == 3
     assert all(reason.startswith("orders/") and ": error: " in reason for reason in passes["reasons"])
     assert outcome == "PartiallyFailed"
     assert "Injected storage failure" in message
@@ -61,8 +61,8 @@ async def test_the_pass_budget_bounds_one_run_and_says_so(
     payloads = emulator(profile="references")
     expire(payloads, "orders", 5)
     result, outcome, _ = await run_retention(resource_of(payloads.server, payloads.root, maxRunsPerPass=2, **NO_AUDIT))
-    passes = result["server_passes"]
-    assert (passes["runs_pruned"], passes["expired_remaining"], passes["budget_exhausted"]) == (4, 1, ["orders"])
+    passes = result["serverPasses"]
+    assert (passes["runsPruned"], passes["expiredRemaining"], passes["budgetExhausted"]) == (4, 1, ["orders"])
     assert outcome == "PartiallyFailed"
 
 
@@ -72,8 +72,8 @@ async def test_gen_b_also_reclaims_expired_unclaimed_uploads(emulator: ServerFac
         payloads.server.upload_payload("orders", payloads.blob(f"abandoned-{i}"))
     payloads.server.advance_clock(2 * 3600)
     result, outcome, message = await run_retention(resource_of(payloads.server, payloads.root, **NO_AUDIT))
-    passes = result["server_passes"]
-    assert (passes["cleanup_passes"], passes["cleanup_objects_deleted"], passes["cleanup_backlog"]) == (1, 3, 0)
+    passes = result["serverPasses"]
+    assert (passes["cleanupPasses"], passes["cleanupObjectsDeleted"], passes["cleanupBacklog"]) == (1, 3, 0)
     assert payloads.server.uploads("orders") == []
     assert outcome == "Succeeded"
     assert "cleanup deleted 3 uploads" in message
@@ -83,8 +83,8 @@ async def test_a_dry_run_only_reads_the_backlog(emulator: ServerFactory) -> None
     payloads = emulator("B")
     expire(payloads, "orders", 2)
     result, _, message = await run_retention(resource_of(payloads.server, payloads.root, **NO_AUDIT), dry_run=True)
-    assert result["server_passes"]["status"] == "dry_run"
-    assert result["server_passes"]["expired_remaining"] == 2
+    assert result["serverPasses"]["status"] == "dry_run"
+    assert result["serverPasses"]["expiredRemaining"] == 2
     assert payloads.server.count(method="POST") == 0
     assert len(payloads.server.run_ids("orders")) == 2
     assert message.startswith("server: 2 expired runs (dry run, nothing pruned)")
@@ -94,7 +94,7 @@ async def test_an_unreachable_server_fails_the_run(emulator: ServerFactory) -> N
     payloads = emulator(profile="references")
     payloads.server.faults.down = True
     result, outcome, message = await run_retention(resource_of(payloads.server, payloads.root))
-    assert result["server_passes"]["status"] == "failed"
+    assert result["serverPasses"]["status"] == "failed"
     assert result["orphans"]["status"] == "failed"
     assert result["orphans"]["reason"].startswith("discovery failed: orders: cluster-info")
     assert outcome == "Failed"

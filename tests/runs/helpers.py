@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import Any
 
 from payload_operator.api.resource import Resource, resource_from_body
+from payload_operator.api.results import AuditStatus, OrphanAuditResult, RetentionResult, RunOutcome
+from payload_operator.api.status import RetentionStatus
 from payload_operator.core.run_context import RunContext
 
 UID = "6f1c2a9e-3b7d-4e21-9c55-0a1b2c3d4e5f"
@@ -37,24 +39,35 @@ def resource(**spec: Any) -> Resource:
     return resource_from_body(body(**spec))
 
 
+def seen(count: int, *sample: str, shards: int = 1) -> RetentionResult:
+    """A result that says how many objects were listed, and which."""
+    orphans = OrphanAuditResult(status=AuditStatus.OK, listed=count, sample=list(sample))
+    return RetentionResult(shards=shards, orphans=orphans)
+
+
 class CountingKind:
-    """A run kind whose shards return their index, add up, and succeed unless told otherwise."""
+    """A run kind whose shards list 10 + their index objects, add up, and succeed unless told otherwise."""
 
     name = "retention"
+    result_model = RetentionResult
+    status_model = RetentionStatus
 
-    def __init__(self, outcome: str = "Succeeded", fail_shards: tuple[int, ...] = ()) -> None:
+    def __init__(self, outcome: RunOutcome = RunOutcome.SUCCEEDED, fail_shards: tuple[int, ...] = ()) -> None:
         self.reported = outcome
         self.fail_shards = fail_shards
         self.contexts: list[RunContext] = []
 
-    async def execute(self, context: RunContext) -> dict[str, Any]:
+    async def execute(self, context: RunContext) -> RetentionResult:
         self.contexts.append(context)
         if context.shard.index in self.fail_shards:
             raise RuntimeError(f"shard {context.shard.index} broke")
-        return {"objects_seen": 10 + context.shard.index, "sample": [f"key-{context.shard.index}"]}
+        return seen(10 + context.shard.index, f"key-{context.shard.index}")
 
-    def merge(self, shard_results: list[Mapping[str, Any]]) -> dict[str, Any]:
-        return {"objects_seen": sum(r["objects_seen"] for r in shard_results), "shards_merged": len(shard_results)}
+    def merge(self, shard_results: Sequence[RetentionResult]) -> RetentionResult:
+        listed = sum(r.orphans.listed for r in shard_results if r.orphans)
+        return seen(
+            listed, *(key for r in shard_results if r.orphans for key in r.orphans.sample), shards=len(shard_results)
+        )
 
-    def outcome(self, result: Mapping[str, Any]) -> tuple[str, str]:
-        return self.reported, f"saw {result['objects_seen']} objects"
+    def outcome(self, result: RetentionResult) -> tuple[RunOutcome, str]:
+        return self.reported, f"saw {result.orphans.listed if result.orphans else 0} objects"

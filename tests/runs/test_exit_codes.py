@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
+from payload_operator.api.results import IntegrityResult
 from payload_operator.cli import integrity as integrity_command
 from payload_operator.scheduler import command
 from payload_operator.scheduler.results import ShardOutcome, failed
 from payload_operator.tasks.integrity.run import IntegrityRun
 
-DAMAGED: dict[str, Any] = {"mode": "Both", "checked": 4, "bytes": 40, "ok": 3, "corrupt": 1, "missing": 0}
-INTACT: dict[str, Any] = DAMAGED | {"ok": 4, "corrupt": 0}
+DAMAGED = IntegrityResult(checked=4, bytes=40, ok=3, corrupt=1)
+INTACT = IntegrityResult(checked=4, bytes=40, ok=4)
 
 
 @pytest.mark.parametrize(
@@ -25,7 +24,7 @@ INTACT: dict[str, Any] = DAMAGED | {"ok": 4, "corrupt": 0}
     ids=["intact", "damage found", "no result"],
 )
 def test_a_job_that_handed_its_result_over_succeeds_whatever_the_result_says(
-    outcome: ShardOutcome, at_a_terminal: int, as_a_job: int
+    outcome: ShardOutcome[IntegrityResult], at_a_terminal: int, as_a_job: int
 ) -> None:
     kind = IntegrityRun()
     assert integrity_command.exit_code(kind, outcome) == at_a_terminal

@@ -12,6 +12,7 @@ from devkit.waiting import async_wait_for
 from prometheus_client import REGISTRY
 
 from payload_operator.adapters.kube import KubeClient, SecretNotFound
+from payload_operator.api.results import RetentionResult
 from payload_operator.core.config import OperatorConfig
 from payload_operator.core.run_context import RunContext
 from payload_operator.core.secrets import SecretValues
@@ -50,7 +51,7 @@ class BlockingKind(CountingKind):
         super().__init__()
         self.release = asyncio.Event()
 
-    async def execute(self, context: RunContext) -> dict[str, Any]:
+    async def execute(self, context: RunContext) -> RetentionResult:
         await self.release.wait()
         return await super().execute(context)
 
@@ -58,7 +59,7 @@ class BlockingKind(CountingKind):
 class Cluster:
     """A resource body that ticks, with status changes applied as Kopf would apply them."""
 
-    def __init__(self, kind: RunKind, *, kube: FakeKube | None = None, **spec: Any) -> None:
+    def __init__(self, kind: RunKind[Any], *, kube: FakeKube | None = None, **spec: Any) -> None:
         spec.setdefault("runner", {"type": "InProcess", "shards": 2})
         self.body = body(**spec)
         self.kind = kind
@@ -97,14 +98,15 @@ async def test_a_new_resource_runs_at_once_and_its_result_lands_in_status() -> N
     cluster = Cluster(kind)
     await cluster.tick(CREATED)
     active = cluster.block["activeRun"]
-    assert (active["runner"], active["shards"], active["id"]) == ("InProcess", "2", "20260301-091700")
+    assert (active["runner"], active["shards"], active["id"]) == ("InProcess", 2, "20260301-091700")
     assert cluster.block["lastRunTime"] == "2026-03-01T09:17:00Z"
     assert cluster.block["nextRunTime"] == "2026-03-02T00:00:00Z"
     assert cluster.block["effectiveSchedule"] == "0 0 * * *"
     await cluster.until_finished(CREATED + timedelta(seconds=5))
     assert cluster.block["lastResult"] | {} == {
-        "objectsSeen": 21,
-        "shardsMerged": 2,
+        "shards": 2,
+        "dryRun": False,
+        "orphans": cluster.block["lastResult"]["orphans"] | {"listed": 21, "sample": ["key-0", "key-1"]},
         "runId": "20260301-091700",
         "result": "Succeeded",
         "message": "saw 21 objects",
@@ -249,15 +251,15 @@ async def test_resources_without_the_block_are_left_alone() -> None:
 
 
 def test_an_integrity_run_with_damage_names_the_bad_keys_in_a_warning() -> None:
-    from payload_operator.api.status import RunOutcome
+    from payload_operator.api.results import BadEntry, IntegrityResult, RunOutcome
     from payload_operator.scheduler.framework import run_events
     from payload_operator.scheduler.results import Conclusion
 
-    result = {
-        "missing": 1,
-        "corrupt": 1,
-        "bad": [{"key": "avro/ab/ab12", "problem": "missing"}, {"key": "avro/cd/cd34", "problem": "hash"}],
-    }
+    result = IntegrityResult(
+        missing=1,
+        corrupt=1,
+        bad=[BadEntry(key="avro/ab/ab12", problem="missing"), BadEntry(key="avro/cd/cd34", problem="hash")],
+    )
     events = run_events("integrity", "20260301-030000", Conclusion(RunOutcome.FAILED, "1 missing, 1 corrupt", result))
     assert [(e.type, e.reason) for e in events] == [("Warning", "RunFailed"), ("Warning", "IntegrityViolation")]
     assert "avro/ab/ab12 (missing)" in events[1].message

@@ -10,15 +10,16 @@ from typing import Any
 import pytest
 
 from payload_operator.api.resource import resource_from_body
-from payload_operator.api.status import RunOutcome
+from payload_operator.api.results import ActiveRun, RetentionResult, RunOutcome
+from payload_operator.api.spec import RunnerType
+from payload_operator.api.status import RetentionStatus
 from payload_operator.core.run_context import Shard
 from payload_operator.reconcile.published import owner_reference
 from payload_operator.scheduler import bookkeeping, collect
 from payload_operator.scheduler import job_manifest as jobs
-from payload_operator.scheduler.bookkeeping import ActiveRun
 from payload_operator.scheduler.collect import Observation
 from payload_operator.scheduler.results import Conclusion, conclude, failed, parse_envelope, succeeded
-from tests.runs.helpers import UID, CountingKind, body, resource
+from tests.runs.helpers import UID, CountingKind, body, resource, seen
 
 START = datetime(2026, 3, 2, 0, 0, 3, tzinfo=UTC)
 
@@ -76,7 +77,7 @@ def test_a_run_id_names_its_schedule_occurrence() -> None:
 def test_a_result_configmap_carries_the_envelope_and_is_owned_by_the_job() -> None:
     res = resource()
     job = "payloads-retention-20260302-000000-0"
-    outcome = succeeded(Shard(0, 1), {"deleted": 3})
+    outcome = succeeded(Shard(0, 1), seen(3))
     configmap = jobs.result_configmap(
         res,
         "retention",
@@ -87,13 +88,16 @@ def test_a_result_configmap_carries_the_envelope_and_is_owned_by_the_job() -> No
     )
     assert configmap["metadata"]["name"] == "payloads-retention-20260302-000000-0-result"
     assert configmap["metadata"]["ownerReferences"][0]["uid"] == "job-uid"
-    assert parse_envelope(0, 1, configmap["data"][jobs.RESULT_KEY]) == outcome
+    assert parse_envelope(RetentionResult, 0, 1, configmap["data"][jobs.RESULT_KEY]) == outcome
 
 
 def test_unreadable_envelopes_are_failed_shards() -> None:
-    assert parse_envelope(1, 2, "{not json").error == "result is not JSON"
-    assert parse_envelope(1, 2, "[1]").error == "result is not a JSON object"
-    assert parse_envelope(1, 2, json.dumps({"shard": "1/2", "ok": False, "error": "boom"})).error == "boom"
+    assert parse_envelope(RetentionResult, 1, 2, "{not json").error == "result is not JSON"
+    assert parse_envelope(RetentionResult, 1, 2, "[1]").error == "result is not a JSON object"
+    assert (
+        parse_envelope(RetentionResult, 1, 2, json.dumps({"shard": "1/2", "ok": False, "error": "boom"})).error
+        == "boom"
+    )
 
 
 @pytest.mark.parametrize(
@@ -109,7 +113,7 @@ def test_unreadable_envelopes_are_failed_shards() -> None:
     ],
 )
 def test_an_envelope_off_its_typed_schema_is_a_failed_shard(envelope: dict[str, object], problem: str) -> None:
-    outcome = parse_envelope(1, 2, json.dumps(envelope))
+    outcome = parse_envelope(RetentionResult, 1, 2, json.dumps(envelope))
     assert outcome.result is None
     assert problem in outcome.error
 
@@ -153,17 +157,18 @@ def test_only_results_owned_by_the_runs_own_job_count(caplog: pytest.LogCaptureF
 
 def test_every_shard_merged_gives_the_kinds_own_verdict() -> None:
     kind = CountingKind()
-    outcomes = {0: succeeded(Shard(0, 2), {"objects_seen": 10}), 1: succeeded(Shard(1, 2), {"objects_seen": 11})}
+    outcomes = {0: succeeded(Shard(0, 2), seen(10, "a")), 1: succeeded(Shard(1, 2), seen(11, "b"))}
     conclusion = conclude(kind, outcomes, 2)
-    assert conclusion == Conclusion(RunOutcome.SUCCEEDED, "saw 21 objects", {"objects_seen": 21, "shards_merged": 2})
+    assert conclusion == Conclusion(RunOutcome.SUCCEEDED, "saw 21 objects", seen(21, "a", "b", shards=2))
 
 
 def test_a_lost_shard_makes_the_run_partial_and_says_which() -> None:
-    outcomes = {0: succeeded(Shard(0, 2), {"objects_seen": 10}), 1: failed(1, "Job x failed: DeadlineExceeded")}
+    outcomes = {0: succeeded(Shard(0, 2), seen(10)), 1: failed(1, "Job x failed: DeadlineExceeded")}
     conclusion = conclude(CountingKind(), outcomes, 2)
     assert conclusion.outcome is RunOutcome.PARTIALLY_FAILED
     assert "1 of 2 shards failed: Job x failed: DeadlineExceeded" in conclusion.message
-    assert conclusion.result["failedShards"] == {"1": "Job x failed: DeadlineExceeded"}
+    assert conclusion.failed_shards == {"1": "Job x failed: DeadlineExceeded"}
+    assert conclusion.result == seen(10)
 
 
 def test_no_shard_at_all_is_a_failed_run() -> None:
@@ -173,19 +178,26 @@ def test_no_shard_at_all_is_a_failed_run() -> None:
 
 
 def run(shards: int = 2) -> ActiveRun:
-    names = tuple(f"payloads-retention-r-{i}" for i in range(shards))
-    return ActiveRun("r", START, "Job", shards, START + timedelta(hours=1), names)
+    names = [f"payloads-retention-r-{i}" for i in range(shards)]
+    return ActiveRun(
+        id="r",
+        start_time=START,
+        runner=RunnerType.JOB,
+        shards=shards,
+        deadline=START + timedelta(hours=1),
+        job_names=names,
+    )
 
 
 def envelope(index: int) -> str:
-    return json.dumps(succeeded(Shard(index, 2), {"objects_seen": index}).envelope(2))
+    return json.dumps(succeeded(Shard(index, 2), seen(index)).envelope(2))
 
 
 def test_a_run_is_over_only_when_every_shard_has_an_outcome() -> None:
     active = run()
-    jobs_seen = {name: {"status": {}} for name in active.jobs}
-    assert collect.assess(active, Observation(jobs_seen, {0: envelope(0)}), START) is None
-    done = collect.assess(active, Observation(jobs_seen, {0: envelope(0), 1: envelope(1)}), START)
+    jobs_seen = {name: {"status": {}} for name in active.job_names}
+    assert collect.assess(active, Observation(jobs_seen, {0: envelope(0)}), START, RetentionResult) is None
+    done = collect.assess(active, Observation(jobs_seen, {0: envelope(0), 1: envelope(1)}), START, RetentionResult)
     assert done is not None
     assert all(o.result is not None for o in done.values())
 
@@ -193,24 +205,24 @@ def test_a_run_is_over_only_when_every_shard_has_an_outcome() -> None:
 def test_failed_or_vanished_jobs_end_their_shard() -> None:
     active = run()
     failed_job = {"status": {"conditions": [{"type": "Failed", "status": "True", "reason": "DeadlineExceeded"}]}}
-    outcomes = collect.assess(active, Observation({active.jobs[0]: failed_job}, {}), START)
+    outcomes = collect.assess(active, Observation({active.job_names[0]: failed_job}, {}), START, RetentionResult)
     assert outcomes is not None
-    assert outcomes[0].error == f"Job {active.jobs[0]} failed: DeadlineExceeded"
-    assert outcomes[1].error == f"Job {active.jobs[1]} is gone"
+    assert outcomes[0].error == f"Job {active.job_names[0]} failed: DeadlineExceeded"
+    assert outcomes[1].error == f"Job {active.job_names[1]} is gone"
 
 
 def test_a_job_that_completed_without_writing_a_result_is_a_failed_shard() -> None:
     active = run(1)
     complete = {"status": {"conditions": [{"type": "Complete", "status": "True"}]}}
-    outcomes = collect.assess(active, Observation({active.jobs[0]: complete}, {}), START)
+    outcomes = collect.assess(active, Observation({active.job_names[0]: complete}, {}), START, RetentionResult)
     assert outcomes is not None
     assert "without a result" in outcomes[0].error
 
 
 def test_the_deadline_ends_a_run_whose_jobs_never_report() -> None:
     active = run()
-    pending = {name: {"status": {}} for name in active.jobs}
-    outcomes = collect.assess(active, Observation(pending, {1: envelope(1)}), active.deadline)
+    pending = {name: {"status": {}} for name in active.job_names}
+    outcomes = collect.assess(active, Observation(pending, {1: envelope(1)}), active.deadline, RetentionResult)
     assert outcomes is not None
     assert "deadline" in outcomes[0].error
     assert outcomes[1].result is not None
@@ -227,46 +239,80 @@ def test_history_keeps_the_newest_jobs() -> None:
 
 def test_a_finished_run_becomes_the_last_result_and_heads_the_recent_runs() -> None:
     active = run()
-    book = bookkeeping.started(bookkeeping.read(None), active)
+    book = bookkeeping.started(bookkeeping.read(None, RetentionStatus), active)
     assert book.active_run is not None
     assert book.last_run_time == "2026-03-02T00:00:03Z"
-    conclusion = Conclusion(RunOutcome.SUCCEEDED, "fine", {"payloads_deleted": 4, "orphans": {"candidate_bytes": 9}})
+    conclusion = Conclusion(RunOutcome.SUCCEEDED, "fine", seen(9, "avro/ab/ab12"))
     end = START + timedelta(seconds=42)
     done = bookkeeping.finished(book, active, conclusion, end)
     assert done.active_run is None
     assert done.last_successful_time == "2026-03-02T00:00:03Z"
-    assert done.last_result == {
-        "payloadsDeleted": 4,
-        "orphans": {"candidateBytes": 9},
+    last = done.to_wire()["lastResult"]
+    assert last == {
+        "shards": 1,
+        "dryRun": False,
+        "orphans": last["orphans"] | {"status": "ok", "listed": 9, "sample": ["avro/ab/ab12"]},
         "runId": "r",
         "result": "Succeeded",
         "message": "fine",
         "durationSeconds": 42.0,
-        "jobNames": list(active.jobs),
+        "jobNames": list(active.job_names),
     }
     assert done.recent_runs[0].result == "Succeeded"
-    assert done.recent_runs[0].job_names == list(active.jobs)
+    assert done.recent_runs[0].job_names == list(active.job_names)
 
 
 def test_recent_runs_are_a_short_ring_newest_first_and_failures_keep_the_last_success() -> None:
-    book = bookkeeping.read(None)
+    book = bookkeeping.read(None, RetentionStatus)
     for i in range(12):
-        active = ActiveRun(f"r{i}", START + timedelta(days=i), "InProcess", 1, START + timedelta(days=i, hours=1))
-        outcome = RunOutcome.SUCCEEDED if i < 11 else RunOutcome.FAILED
-        book = bookkeeping.finished(
-            bookkeeping.started(book, active), active, Conclusion(outcome, f"run {i}", {}), START
+        begun = START + timedelta(days=i)
+        active = ActiveRun(
+            id=f"r{i}", start_time=begun, runner=RunnerType.IN_PROCESS, shards=1, deadline=begun + timedelta(hours=1)
         )
+        outcome = RunOutcome.SUCCEEDED if i < 11 else RunOutcome.FAILED
+        book = bookkeeping.finished(bookkeeping.started(book, active), active, Conclusion(outcome, f"run {i}"), START)
     assert [r.message for r in book.recent_runs] == [f"run {i}" for i in range(11, 1, -1)]
     assert book.last_successful_time == bookkeeping.format_time(START + timedelta(days=10))
-    assert book.last_result is not None
-    assert book.last_result["result"] == "Failed"
+    last = book.to_wire()["lastResult"]
+    assert (last["runId"], last["result"], last["message"]) == ("r11", "Failed", "run 11")
+    assert set(last) == {"runId", "result", "message", "durationSeconds", "jobNames"}, "no counts it never measured"
 
 
-def test_a_damaged_status_block_starts_afresh() -> None:
-    assert bookkeeping.read({"recentRuns": "garbage"}).recent_runs == []
-    assert ActiveRun.from_status({"id": "r", "startTime": "yesterday"}) is None
-    roundtrip = ActiveRun.from_status(run().to_status())
+def test_a_damaged_status_block_starts_afresh_and_a_damaged_active_run_alone_is_dropped() -> None:
+    assert bookkeeping.read({"recentRuns": "garbage"}, RetentionStatus).recent_runs == []
+    damaged = bookkeeping.read({"lastRunTime": "2026-03-01T00:00:00Z", "activeRun": {"id": "r"}}, RetentionStatus)
+    assert (damaged.active_run, damaged.last_run_time) == (None, "2026-03-01T00:00:00Z")
+    roundtrip = bookkeeping.read({"activeRun": run().to_wire()}, RetentionStatus).active_run
     assert roundtrip == run()
+
+
+def test_an_active_run_and_result_written_by_the_previous_version_are_read() -> None:
+    """The previous version wrote activeRun as strings (Job names comma-joined) and results in snake_case."""
+    previous = {
+        "activeRun": {
+            "id": "r",
+            "startTime": "2026-03-02T00:00:03Z",
+            "runner": "Job",
+            "shards": "2",
+            "deadline": "2026-03-02T01:00:03Z",
+            "jobs": "payloads-retention-r-0,payloads-retention-r-1",
+        },
+        "lastResult": {"runId": "q", "result": "Succeeded", "serverPasses": {"status": "ok", "runsPruned": 3}},
+    }
+    book = bookkeeping.read(previous, RetentionStatus)
+    assert book.active_run == run()
+    assert book.last_result is not None
+    assert book.last_result.server_passes is not None
+    assert book.last_result.server_passes.runs_pruned == 3
+    snake = {
+        "shard": "1/2",
+        "ok": True,
+        "result": {"dry_run": False, "orphans": {"status": "ok", "candidate_bytes": 7}},
+    }
+    outcome = parse_envelope(RetentionResult, 1, 2, json.dumps(snake))
+    assert outcome.result is not None
+    assert outcome.result.orphans is not None
+    assert outcome.result.orphans.candidate_bytes == 7
 
 
 @pytest.mark.parametrize(

@@ -113,6 +113,8 @@ def _structural(node: Any) -> Any:
             out[key] = _drop_nulls(value)
         elif key in _KEPT_KEYS or key.startswith("x-kubernetes-"):
             out[key] = value
+    if out.get("x-kubernetes-int-or-string"):
+        out.pop("type", None)  # a structural int-or-string field has no single type
     if out.get("type") == "object" and "properties" not in out and "additionalProperties" not in out:
         out["x-kubernetes-preserve-unknown-fields"] = True
     for bound, plain in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):

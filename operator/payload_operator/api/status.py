@@ -1,16 +1,19 @@
 """The observed state the operator reports on each ExternalPayloadStorage.
 
-Status is bounded: counts and a short sample of keys, never candidate lists or secrets.
+Status is bounded: counts and a short sample of keys, never candidate lists or secrets. The run blocks
+(`retention`, `integrity`) carry typed results (api/results.py); `status.retention.lastResult.usage` is
+what the payload storage holds by class, as the last retention run listed it.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
-from pydantic import Field
+from pydantic import Field, ValidationError, ValidatorFunctionWrapHandler, field_serializer, field_validator
 
 from payload_operator.api.base import ApiModel
+from payload_operator.api.results import ActiveRun, IntegrityLastResult, RetentionLastResult, RunOutcome, RunRecord
 
 
 class ConditionStatus(StrEnum):
@@ -30,14 +33,6 @@ class ConditionType(StrEnum):
     LIFECYCLE_SYNCED = "LifecycleSynced"
     RETENTION_SUCCEEDED = "RetentionSucceeded"
     INTEGRITY_VERIFIED = "IntegrityVerified"
-
-
-class RunOutcome(StrEnum):
-    """How a run ended (also the condition reason and `recentRuns[].result`)."""
-
-    SUCCEEDED = "Succeeded"
-    PARTIALLY_FAILED = "PartiallyFailed"
-    FAILED = "Failed"
 
 
 class Condition(ApiModel):
@@ -121,7 +116,7 @@ class RunSummary(ApiModel):
     """When the run started."""
     completion_time: str | None = None
     """When it finished."""
-    result: Annotated[str, Field(max_length=32)]
+    result: RunOutcome
     """Succeeded, PartiallyFailed or Failed."""
     message: Annotated[str, Field(max_length=1024)] = ""
     """Short outcome."""
@@ -131,6 +126,9 @@ class RunSummary(ApiModel):
 
 class RunBookkeeping(ApiModel):
     """Scheduling state of a recurring run; restarts resume from here."""
+
+    last_result_model: ClassVar[type[RunRecord]] = RunRecord
+    """What `last_result` is read and built as (each kind's block names its own)."""
 
     effective_schedule: str | None = None
     """The schedule in force, with -random schedules resolved for this resource."""
@@ -142,12 +140,44 @@ class RunBookkeeping(ApiModel):
     """When the last run that succeeded started."""
     last_skipped_time: str | None = None
     """When a due run was last skipped because one was still active."""
-    active_run: dict[str, str] | None = None
-    """The run in progress: id, start time, Job names."""
-    last_result: dict[str, object] | None = None
-    """Counts and a short sample of keys from the last finished run."""
+    active_run: ActiveRun | None = None
+    """The run in progress: id, start time, runner, shards, deadline and Job names."""
+    last_result: RunRecord | None = None
+    """The last finished run: its record and its kind's merged result (counts, a short sample of keys)."""
     recent_runs: Annotated[list[RunSummary], Field(max_length=10)] = []
     """The latest runs, newest first."""
+
+    @field_validator("active_run", "last_result", mode="wrap")
+    @classmethod
+    def _unreadable_is_absent(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        """An active run or last result this version cannot read is dropped, not the whole schedule."""
+        try:
+            return handler(value)
+        except ValidationError:
+            return None
+
+    @field_serializer("last_result")
+    def _as_recorded(self, value: RunRecord | None) -> dict[str, Any] | None:
+        """Only the fields the run set: a run without any shard result shows its record, not a page of zeros."""
+        if value is None:
+            return None
+        return value.model_dump(by_alias=True, mode="json", exclude_unset=True, exclude_none=True)
+
+
+class RetentionStatus(RunBookkeeping):
+    """`status.retention`: the schedule's state, and the last run's result with storage usage."""
+
+    last_result_model: ClassVar[type[RunRecord]] = RetentionLastResult
+    last_result: RetentionLastResult | None = None
+    """The last finished run: server passes, orphan audit and storage usage by class (`usage`)."""
+
+
+class IntegrityStatus(RunBookkeeping):
+    """`status.integrity`: the schedule's state and the last run's result."""
+
+    last_result_model: ClassVar[type[RunRecord]] = IntegrityLastResult
+    last_result: IntegrityLastResult | None = None
+    """The last finished run: counts, the first bad entries and notes."""
 
 
 class ExternalPayloadStorageStatus(ApiModel):
@@ -171,9 +201,9 @@ class ExternalPayloadStorageStatus(ApiModel):
     """One entry per Durable Workflow namespace."""
     lifecycle: LifecycleStatus | None = None
     """Lifecycle rules, when spec.lifecycle is set."""
-    retention: RunBookkeeping | None = None
+    retention: RetentionStatus | None = None
     """Retention runs, when spec.retention is set."""
-    integrity: RunBookkeeping | None = None
+    integrity: IntegrityStatus | None = None
     """Integrity runs, when spec.integrity is set."""
 
 

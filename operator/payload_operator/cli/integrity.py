@@ -14,18 +14,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Mapping
-from typing import Any
 
+from payload_operator.api.results import IntegrityResult, RunOutcome
 from payload_operator.api.spec import IntegrityMode, OnCorrupt
+from payload_operator.core.run_context import Shard
 from payload_operator.scheduler import command
 from payload_operator.scheduler.results import ShardOutcome
-from payload_operator.tasks.integrity.report import SUCCEEDED
 from payload_operator.tasks.integrity.run import IntegrityRun
 
 _MODES = {mode.value.lower(): mode for mode in IntegrityMode}
 _ON_CORRUPT = {choice.value.lower(): choice for choice in OnCorrupt}
-COUNTS = ("checked", "ok", "missing", "corrupt", "unreadable", "invalidReferences", "malformedKeys", "quarantined")
+COUNTS = ("checked", "ok", "missing", "corrupt", "unreadable", "invalid_references", "malformed_keys", "quarantined")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -61,31 +60,32 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.json:
         command.print_json(kind, outcome)
     elif outcome.result is not None:
-        print(render(outcome.result, *kind.outcome(outcome.result)))
+        print(render(outcome.result, args.shard, *kind.outcome(outcome.result)))
     return exit_code(kind, outcome, reported=args.report == "configmap")
 
 
-def exit_code(kind: IntegrityRun, outcome: ShardOutcome, *, reported: bool = False) -> int:
+def exit_code(kind: IntegrityRun, outcome: ShardOutcome[IntegrityResult], *, reported: bool = False) -> int:
     """0 all intact, 1 damage or gaps to look at, 2 no result (unlike the generic mapping, a run that
     found corrupt objects did its job: it is not a failed run). As a Job, the generic rule: 0 once the
     result is handed over."""
     if outcome.result is None or reported:
         return command.exit_code(kind, outcome, reported=reported)
-    return 0 if kind.outcome(outcome.result)[0] == SUCCEEDED else 1
+    return 0 if kind.outcome(outcome.result)[0] is RunOutcome.SUCCEEDED else 1
 
 
-def render(result: Mapping[str, Any], status: str, message: str) -> str:
+def render(result: IntegrityResult, shard: Shard, outcome: RunOutcome, message: str) -> str:
     """The human report: outcome, counts, the first bad keys, each with what was expected and found."""
+    counts = "  ".join(f"{name.replace('_', ' ')} {getattr(result, name)}" for name in COUNTS)
     lines = [
-        f"integrity {result['mode']} (shard {result['shard']}): {status}",
+        f"integrity {result.mode.value} (shard {shard.index}/{shard.count}): {outcome.value}",
         f"  {message}",
-        "  " + "  ".join(f"{name} {result[name]}" for name in COUNTS) + f"  duration {result['durationSeconds']}s",
+        f"  {counts}  duration {result.duration_seconds}s",
     ]
-    for entry in result["bad"]:
-        detail = entry.get("detail") or ""
-        if entry["problem"] in ("size", "hash"):
-            expected = f"{entry['expectedSize']} bytes, " if entry["expectedSize"] is not None else ""
-            detail = f"expected {expected}sha256 {entry['expectedSha256']}; found {entry['actualSize']} bytes"
-            detail += f", sha256 {entry['actualSha256']}"
-        lines.append(f"  {entry['problem']:<10} {entry['key']}  {detail}".rstrip())
+    for entry in result.bad:
+        detail = entry.detail
+        if entry.problem in ("size", "hash"):
+            expected = f"{entry.expected_size} bytes, " if entry.expected_size is not None else ""
+            detail = f"expected {expected}sha256 {entry.expected_sha256}; found {entry.actual_size} bytes"
+            detail += f", sha256 {entry.actual_sha256}"
+        lines.append(f"  {entry.problem:<10} {entry.key}  {detail}".rstrip())
     return "\n".join(lines)

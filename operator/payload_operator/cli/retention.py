@@ -14,9 +14,18 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Mapping
-from typing import Any
 
+from pydantic import BaseModel
+
+from payload_operator.api.results import (
+    AuditStatus,
+    OrphanAuditResult,
+    PassesStatus,
+    RetentionResult,
+    RunOutcome,
+    ServerPassesResult,
+)
+from payload_operator.core.run_context import Shard
 from payload_operator.scheduler import command
 from payload_operator.tasks.retention.run import RetentionRun
 
@@ -55,28 +64,31 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     elif outcome.result is None:
         print(f"retention run failed: {outcome.error}")
     else:
-        print(render(outcome.result, *kind.outcome(outcome.result)))
+        print(render(outcome.result, args.shard, *kind.outcome(outcome.result)))
     return command.exit_code(kind, outcome, reported=args.report == "configmap")
 
 
-def _row(section: Mapping[str, Any], fields: tuple[str, ...]) -> str:
-    return "  ".join(f"{name.replace('_', ' ')} {section.get(name, 0)}" for name in fields)
+def _row(section: BaseModel, fields: tuple[str, ...]) -> str:
+    return "  ".join(f"{name.replace('_', ' ')} {getattr(section, name)}" for name in fields)
 
 
-def render(result: Mapping[str, Any], status: str, message: str) -> str:
-    """The human report: outcome line, then one line per section and the first candidate keys."""
-    passes, orphans = result.get("server_passes") or {}, result.get("orphans") or {}
-    lines = [f"retention (shard {result.get('shard')}{', dry run' if result.get('dry_run') else ''}): {status}"]
+def render(result: RetentionResult, shard: Shard, outcome: RunOutcome, message: str) -> str:
+    """The human report: outcome line, then one line per section, the first candidate keys, and usage."""
+    passes, orphans = result.server_passes or ServerPassesResult(), result.orphans or OrphanAuditResult()
+    lines = [f"retention (shard {shard.index}/{shard.count}{', dry run' if result.dry_run else ''}): {outcome.value}"]
     lines.append(f"  {message}")
-    if passes.get("status") not in ("disabled", "other_shard"):
-        lines.append(f"  server passes [{passes.get('status')}]  {_row(passes, PASS_FIELDS)}")
-        if passes.get("cleanup_passes"):
+    if passes.status not in (PassesStatus.DISABLED, PassesStatus.OTHER_SHARD):
+        lines.append(f"  server passes [{passes.status.value}]  {_row(passes, PASS_FIELDS)}")
+        if passes.cleanup_passes:
             lines.append(f"  upload cleanup  {_row(passes, CLEANUP_FIELDS)}")
-        lines += [f"    {reason}" for reason in [*passes.get("errors", []), *passes.get("reasons", [])]]
-    if orphans.get("status") != "disabled":
-        lines.append(f"  orphan audit [{orphans.get('status')}]  {_row(orphans, ORPHAN_FIELDS)}")
-        if orphans.get("reason"):
-            lines.append(f"    {orphans['reason']}")
-        lines += [f"    candidate {key}" for key in orphans.get("sample", [])]
-        lines += [f"    {failure}" for failure in orphans.get("failures", [])]
+        lines += [f"    {reason}" for reason in [*passes.errors, *passes.reasons]]
+    if orphans.status is not AuditStatus.DISABLED:
+        lines.append(f"  orphan audit [{orphans.status.value}]  {_row(orphans, ORPHAN_FIELDS)}")
+        if orphans.reason:
+            lines.append(f"    {orphans.reason}")
+        lines += [f"    candidate {key}" for key in orphans.sample]
+        lines += [f"    {failure}" for failure in orphans.failures]
+    if result.usage is not None and result.usage.figures():
+        figures = result.usage.figures().items()
+        lines.append("  usage  " + "  ".join(f"{cls.value} {f.objects} objects {f.bytes} bytes" for cls, f in figures))
     return "\n".join(lines)

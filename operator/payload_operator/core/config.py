@@ -67,6 +67,9 @@ class OperatorConfig(BaseSettings):
     """Shards of InProcess runs executing at once in the operator pod, across all resources."""
     namespace_sync_concurrency: int = Field(default=4, ge=1)
     """Durable Workflow namespaces one resource syncs at once (bounds the load on its server)."""
+    usage_price_per_gib_month: float | None = Field(default=None, ge=0)
+    """Storage price per GiB and month (Helm value usage.pricePerGiBMonth): turns each retention run's storage
+    usage into a monthly cost estimate in status and metrics; unset, no estimate."""
     namespace: str = ""
     """The operator's own namespace (the chart sets it), whose resources may use ambient credentials."""
     tenant_policy: TenantPolicy = TenantPolicy()

@@ -14,6 +14,7 @@ from typing import Protocol
 from prometheus_client import Counter, Gauge, Info
 
 from payload_operator import __version__
+from payload_operator.api.results import GIB, StorageUsage, UsageClass
 
 
 class _Named(Protocol):
@@ -75,6 +76,22 @@ INTEGRITY_OBJECTS = Gauge(
     "Objects of the last integrity run by result (ok, missing, corrupt, unreadable).",
     [*RESOURCE_LABELS, "result"],
 )
+STORAGE_USAGE_BYTES = Gauge(
+    "payload_operator_storage_usage_bytes",
+    "Bytes the payload storage holds by class (referenced, young, candidate, foreign, temporary, quarantined),"
+    " as the last retention run listed them.",
+    [*RESOURCE_LABELS, "class"],
+)
+STORAGE_USAGE_OBJECTS = Gauge(
+    "payload_operator_storage_usage_objects",
+    "Objects the payload storage holds by class, as the last retention run listed them.",
+    [*RESOURCE_LABELS, "class"],
+)
+STORAGE_MONTHLY_COST = Gauge(
+    "payload_operator_storage_monthly_cost_estimate",
+    "Estimated monthly cost of each class's bytes at the operator's usage.pricePerGiBMonth (absent without one).",
+    [*RESOURCE_LABELS, "class"],
+)
 LIFECYCLE_RULES = Gauge(
     "payload_operator_lifecycle_rules",
     "Bucket lifecycle rules by ownership: owned by this resource, or foreign and left as they were.",
@@ -82,7 +99,16 @@ LIFECYCLE_RULES = Gauge(
 )
 
 # Per-resource gauges: dropped when the resource is deleted (counters keep their history).
-_PER_RESOURCE_GAUGES = (CONDITION, RUN_LAST_SUCCESS, RUN_EXPECTED_INTERVAL, INTEGRITY_OBJECTS, LIFECYCLE_RULES)
+_PER_RESOURCE_GAUGES = (
+    CONDITION,
+    RUN_LAST_SUCCESS,
+    RUN_EXPECTED_INTERVAL,
+    INTEGRITY_OBJECTS,
+    LIFECYCLE_RULES,
+    STORAGE_USAGE_BYTES,
+    STORAGE_USAGE_OBJECTS,
+    STORAGE_MONTHLY_COST,
+)
 
 
 def record_condition(resource: _Named, condition: _Condition) -> None:
@@ -123,6 +149,26 @@ def record_integrity_objects(resource: _Named, counts: Mapping[str, int]) -> Non
     """The per-result object counts of the last integrity run (ok, missing, corrupt, unreadable)."""
     for result, count in counts.items():
         INTEGRITY_OBJECTS.labels(resource.namespace, resource.name, result).set(count)
+
+
+def record_usage(resource: _Named, usage: StorageUsage) -> None:
+    """Storage usage by class from the last retention run; a class it did not measure (or price) is removed."""
+    figures = usage.figures()
+    price = usage.price_per_gib_month
+    for usage_class in UsageClass:
+        labels = (resource.namespace, resource.name, usage_class.value)
+        figure = figures.get(usage_class)
+        _set_or_remove(STORAGE_USAGE_BYTES, labels, None if figure is None else figure.bytes)
+        _set_or_remove(STORAGE_USAGE_OBJECTS, labels, None if figure is None else figure.objects)
+        cost = None if figure is None or price is None else figure.bytes / GIB * price
+        _set_or_remove(STORAGE_MONTHLY_COST, labels, cost)
+
+
+def _set_or_remove(gauge: Gauge, labels: tuple[str, ...], value: float | None) -> None:
+    if value is not None:
+        gauge.labels(*labels).set(value)
+    elif labels in gauge._metrics:
+        gauge.remove(*labels)
 
 
 def record_lifecycle_rules(resource: _Named, owned: int, foreign: int) -> None:

@@ -58,21 +58,25 @@ def still_deletable(current: ObjectInfo | None, *, now: datetime, min_age: timed
 
 @dataclass
 class SweepTally:
-    """Counts and bytes per class, plus the first few candidate keys."""
+    """Counts and bytes per class (storage usage is reported from them), plus the first few candidate keys."""
 
     listed: int = 0
     counts: dict[ObjectClass, int] = field(default_factory=lambda: dict.fromkeys(ObjectClass, 0))
-    candidate_bytes: int = 0
+    bytes: dict[ObjectClass, int] = field(default_factory=lambda: dict.fromkeys(ObjectClass, 0))
     sample: list[str] = field(default_factory=list)
+
+    @property
+    def candidate_bytes(self) -> int:
+        """Bytes of the deletion candidates."""
+        return self.bytes[ObjectClass.CANDIDATE]
 
     def add(self, info: ObjectInfo, object_class: ObjectClass) -> None:
         """Count one classified object."""
         self.listed += 1
         self.counts[object_class] += 1
-        if object_class is ObjectClass.CANDIDATE:
-            self.candidate_bytes += info.size
-            if len(self.sample) < SAMPLE:
-                self.sample.append(info.key)
+        self.bytes[object_class] += info.size
+        if object_class is ObjectClass.CANDIDATE and len(self.sample) < SAMPLE:
+            self.sample.append(info.key)
 
 
 def plan(

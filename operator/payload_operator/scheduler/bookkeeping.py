@@ -1,72 +1,38 @@
 """How a run kind's status block (`status.retention`, `status.integrity`) moves from one state to the next.
 
-Pure transitions over the `RunBookkeeping` model: scheduled, started, skipped, finished. The active
-run is recorded with everything needed to finish it later (runner, shard count, Job names, deadline),
-so a restarted operator can pick up a run it did not start.
+Pure transitions over the kind's `RunBookkeeping` model: scheduled, started, skipped, finished. The
+active run (api/results.py `ActiveRun`) is recorded with everything needed to finish it later (runner,
+shard count, Job names, deadline), so a restarted operator can pick up a run it did not start, also
+one the previous version started.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
+from payload_operator.api.results import ActiveRun, RunOutcome
 from payload_operator.api.status import RunBookkeeping, RunSummary
-from payload_operator.core.timefmt import format_time, parse_time
-from payload_operator.scheduler.results import Conclusion, camelized
+from payload_operator.core.timefmt import format_time
+from payload_operator.scheduler.results import Conclusion
 
 RECENT_RUNS = 10  # the status model's bound
+B = TypeVar("B", bound=RunBookkeeping)
 
 
-@dataclass(frozen=True)
-class ActiveRun:
-    """A run in progress, as `activeRun` records it."""
-
-    id: str
-    start_time: datetime
-    runner: str
-    shards: int
-    deadline: datetime
-    jobs: tuple[str, ...] = ()
-
-    def to_status(self) -> dict[str, str]:
-        """The `activeRun` map (string values only, as the schema says)."""
-        return {
-            "id": self.id,
-            "startTime": format_time(self.start_time),
-            "runner": self.runner,
-            "shards": str(self.shards),
-            "deadline": format_time(self.deadline),
-            "jobs": ",".join(self.jobs),
-        }
-
-    @classmethod
-    def from_status(cls, raw: Mapping[str, str] | None) -> ActiveRun | None:
-        """The active run recorded in status, or None (also for a record too damaged to finish)."""
-        if not raw or not raw.get("id"):
-            return None
-        start, deadline = parse_time(raw.get("startTime")), parse_time(raw.get("deadline"))
-        shards = str(raw.get("shards", ""))
-        if start is None or deadline is None or not shards.isdigit() or int(shards) < 1:
-            return None
-        jobs = tuple(j for j in str(raw.get("jobs", "")).split(",") if j)
-        return cls(str(raw["id"]), start, str(raw.get("runner", "")), int(shards), deadline, jobs)
-
-
-def read(raw: Any) -> RunBookkeeping:
+def read(raw: Any, model: type[B]) -> B:
     """The block from status; a missing or unreadable one starts afresh (it is only bookkeeping)."""
     if not isinstance(raw, dict):
-        return RunBookkeeping()
+        return model()
     try:
-        return RunBookkeeping.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError:
-        return RunBookkeeping()
+        return model()
 
 
-def scheduled(book: RunBookkeeping, effective_schedule: str | None, next_run: datetime | None) -> RunBookkeeping:
+def scheduled(book: B, effective_schedule: str | None, next_run: datetime | None) -> B:
     """The schedule in force and the next due time (None while suspended or unscheduled)."""
     return book.model_copy(
         update={
@@ -76,42 +42,47 @@ def scheduled(book: RunBookkeeping, effective_schedule: str | None, next_run: da
     )
 
 
-def started(book: RunBookkeeping, run: ActiveRun) -> RunBookkeeping:
+def started(book: B, run: ActiveRun) -> B:
     """A run began: it is active and counts as the last run."""
-    return book.model_copy(update={"active_run": run.to_status(), "last_run_time": format_time(run.start_time)})
+    return book.model_copy(update={"active_run": run, "last_run_time": format_time(run.start_time)})
 
 
-def skipped(book: RunBookkeeping, now: datetime) -> RunBookkeeping:
+def skipped(book: B, now: datetime) -> B:
     """A due run was skipped because another was still active."""
     return book.model_copy(update={"last_skipped_time": format_time(now)})
 
 
-def finished(book: RunBookkeeping, run: ActiveRun, conclusion: Conclusion, now: datetime) -> RunBookkeeping:
+def finished(book: B, run: ActiveRun, conclusion: Conclusion[Any], now: datetime) -> B:
     """A run ended: its result becomes the last result and heads the recent runs."""
     summary = RunSummary(
         start_time=format_time(run.start_time),
         completion_time=format_time(now),
-        result=conclusion.outcome.value,
+        result=conclusion.outcome,
         message=conclusion.message[:1024],
-        job_names=list(run.jobs[:16]),
+        job_names=run.job_names[:16],
     )
     update: dict[str, Any] = {
         "active_run": None,
-        "last_result": last_result(run, conclusion, now),
+        "last_result": last_result(book, run, conclusion, now),
         "recent_runs": [summary, *book.recent_runs][:RECENT_RUNS],
     }
-    if conclusion.outcome.value == "Succeeded":
+    if conclusion.outcome is RunOutcome.SUCCEEDED:
         update["last_successful_time"] = format_time(run.start_time)
     return book.model_copy(update=update)
 
 
-def last_result(run: ActiveRun, conclusion: Conclusion, now: datetime) -> dict[str, object]:
-    """The merged result in status spelling, with the run's identity, duration and Jobs."""
-    result: dict[str, object] = camelized(conclusion.result)
-    return result | {
-        "runId": run.id,
-        "result": conclusion.outcome.value,
+def last_result(book: RunBookkeeping, run: ActiveRun, conclusion: Conclusion[Any], now: datetime) -> Any:
+    """The merged result with the run's identity, duration and Jobs, as the block's last-result model.
+
+    A run without any shard result records only that (no counts of zero it never measured)."""
+    record: dict[str, Any] = {
+        "run_id": run.id,
+        "result": conclusion.outcome,
         "message": conclusion.message[:1024],
-        "durationSeconds": round((now - run.start_time).total_seconds(), 3),
-        "jobNames": list(run.jobs),
+        "duration_seconds": round((now - run.start_time).total_seconds(), 3),
+        "job_names": run.job_names[:16],
     }
+    if conclusion.failed_shards:
+        record["failed_shards"] = dict(conclusion.failed_shards)
+    measured = conclusion.result.model_dump() if conclusion.result is not None else {}
+    return book.last_result_model.model_validate(measured | record)

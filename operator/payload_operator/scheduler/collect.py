@@ -20,12 +20,12 @@ from typing import Any
 
 from payload_operator.adapters.kube import KubeClient, KubeConflict, KubeError, KubeForbidden, owned_by
 from payload_operator.api.resource import Resource
+from payload_operator.api.results import ActiveRun
 from payload_operator.api.spec import RunnerResources
 from payload_operator.core.run_context import Shard
 from payload_operator.core.timefmt import parse_time
 from payload_operator.scheduler import job_manifest as jobs
-from payload_operator.scheduler.bookkeeping import ActiveRun
-from payload_operator.scheduler.results import ShardOutcome, failed, parse_envelope
+from payload_operator.scheduler.results import R, ShardOutcome, failed, parse_envelope
 
 log = logging.getLogger(__name__)
 
@@ -155,10 +155,12 @@ def job_state(job: Mapping[str, Any]) -> tuple[str, str]:
     return "", ""
 
 
-def assess(run: ActiveRun, observed: Observation, now: datetime) -> dict[int, ShardOutcome] | None:
-    """Every shard's outcome once the run is over, else None (still running)."""
-    outcomes = {i: parse_envelope(i, run.shards, text) for i, text in observed.results.items() if 0 <= i < run.shards}
-    for index, name in enumerate(run.jobs):
+def assess(run: ActiveRun, observed: Observation, now: datetime, model: type[R]) -> dict[int, ShardOutcome[R]] | None:
+    """Every shard's outcome once the run is over, else None (still running); results are read as `model`."""
+    outcomes = {
+        i: parse_envelope(model, i, run.shards, text) for i, text in observed.results.items() if 0 <= i < run.shards
+    }
+    for index, name in enumerate(run.job_names):
         if index in outcomes:
             continue
         job = observed.jobs.get(name)
@@ -192,7 +194,7 @@ async def tidy(
     try:
         labelled = await kube.list("batch/v1", "jobs", namespace, jobs.selector(resource_uid, kind))
         every = [job for job in labelled if owned_by(job, resource_uid)]  # never someone else's Job
-        own = [job for job in every if job["metadata"]["name"] in run.jobs]
+        own = [job for job in every if job["metadata"]["name"] in run.job_names]
         candidates = await kube.list("v1", "configmaps", namespace, jobs.selector(resource_uid, kind, run.id))
         for configmap in authentic_results(own, candidates):  # never delete what someone else wrote
             await _delete_quietly(kube, "v1", "configmaps", namespace, configmap["metadata"]["name"])

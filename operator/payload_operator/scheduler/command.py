@@ -26,14 +26,14 @@ from payload_operator.adapters.kube import KubeClient, KubeError
 from payload_operator.adapters.run_context import resolve_context
 from payload_operator.adapters.tenancy import TenantPolicyDenied, admission_for
 from payload_operator.api.resource import Resource, load_resource, resource_from_body
+from payload_operator.api.results import RunOutcome
 from payload_operator.api.spec import API_GROUP, API_VERSION, PLURAL
-from payload_operator.api.status import RunOutcome
 from payload_operator.core.config import OperatorConfig
 from payload_operator.core.run_context import RunContext, Shard
 from payload_operator.reconcile.published import owner_reference
 from payload_operator.scheduler import job_manifest as jobs
 from payload_operator.scheduler.kinds import RunKind
-from payload_operator.scheduler.results import ShardOutcome, failed, succeeded
+from payload_operator.scheduler.results import R, ShardOutcome, failed, succeeded
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ async def fetch_resource(kube: KubeClient, reference: str) -> tuple[Resource, di
     return resource_from_body(body), body
 
 
-async def _executed(kind: RunKind, context: RunContext) -> ShardOutcome:
+async def _executed(kind: RunKind[R], context: RunContext) -> ShardOutcome[R]:
     try:
         return succeeded(context.shard, await kind.execute(context))
     except Exception as exc:  # the shard failed: hand back why, in one line
@@ -96,7 +96,7 @@ async def _executed(kind: RunKind, context: RunContext) -> ShardOutcome:
         return failed(context.shard.index, f"{type(exc).__name__}: {exc}")
 
 
-async def execute(kind: RunKind, args: argparse.Namespace, *, dry_run: bool = False) -> ShardOutcome:
+async def execute(kind: RunKind[R], args: argparse.Namespace, *, dry_run: bool = False) -> ShardOutcome[R]:
     """Run one shard as the arguments say, reporting to a ConfigMap when asked; never raises for run failures."""
     shard: Shard = args.shard
     if args.file is not None:
@@ -129,7 +129,7 @@ async def write_result(
     *,
     run_id: str,
     shard: Shard,
-    outcome: ShardOutcome,
+    outcome: ShardOutcome[Any],
 ) -> None:
     """Hand the shard's envelope to the operator, owned by the shard's Job (by the resource without one).
 
@@ -145,7 +145,7 @@ async def write_result(
     await kube.apply_owned(configmap)
 
 
-def exit_code(kind: RunKind, outcome: ShardOutcome, *, reported: bool = False) -> int:
+def exit_code(kind: RunKind[R], outcome: ShardOutcome[R], *, reported: bool = False) -> int:
     """0, 1 or 2 (see the module docstring); 0 for a shard that handed its result to the operator.
 
     As a Job (`--report configmap`) the verdict travels in the result: status, Events and metrics say
@@ -156,20 +156,17 @@ def exit_code(kind: RunKind, outcome: ShardOutcome, *, reported: bool = False) -
         return EXIT_CODES[RunOutcome.FAILED]
     if reported:
         return EXIT_CODES[RunOutcome.SUCCEEDED]
-    status, _ = kind.outcome(outcome.result)
-    try:
-        return EXIT_CODES[RunOutcome(status)]
-    except ValueError:
-        return EXIT_CODES[RunOutcome.FAILED]
+    return EXIT_CODES[kind.outcome(outcome.result)[0]]
 
 
-def print_json(kind: RunKind, outcome: ShardOutcome, stream: TextIO = sys.stdout) -> None:
-    """The machine-readable report: outcome, message and the result (or the error)."""
+def print_json(kind: RunKind[R], outcome: ShardOutcome[R], stream: TextIO = sys.stdout) -> None:
+    """The machine-readable report: outcome, message and the result in its status spelling (or the error)."""
     if outcome.result is None:
         document: dict[str, Any] = {"outcome": RunOutcome.FAILED.value, "error": outcome.error}
     else:
         status, message = kind.outcome(outcome.result)
-        document = {"outcome": status, "message": message, **outcome.result}
+        result = outcome.result.model_dump(by_alias=True, mode="json", exclude_none=True)
+        document = {"outcome": status.value, "message": message, **result}
     stream.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
 
 

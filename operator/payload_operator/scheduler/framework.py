@@ -27,8 +27,9 @@ from payload_operator.adapters.kube import KubeClient, KubeError
 from payload_operator.adapters.run_context import resolve_context
 from payload_operator.adapters.tenancy import admission_for
 from payload_operator.api.resource import Resource, resource_from_body
+from payload_operator.api.results import ActiveRun, IntegrityResult, RetentionResult, RunOutcome
 from payload_operator.api.spec import RunnerType
-from payload_operator.api.status import ConditionType, RunBookkeeping, RunOutcome
+from payload_operator.api.status import ConditionType, RunBookkeeping
 from payload_operator.core import metrics
 from payload_operator.core.config import OperatorConfig
 from payload_operator.core.run_context import Shard
@@ -46,8 +47,7 @@ from payload_operator.planning.schedule import (
 from payload_operator.planning.status_change import StatusChange
 from payload_operator.planning.tenancy import DENIED, refusal_message
 from payload_operator.reconcile.published import owner_reference
-from payload_operator.scheduler import bookkeeping, collect, on_demand
-from payload_operator.scheduler.bookkeeping import ActiveRun
+from payload_operator.scheduler import bookkeeping, collect
 from payload_operator.scheduler.inprocess_runner import InProcessRunner, RunKey, ShardWork
 from payload_operator.scheduler.job_manifest import run_id_for
 from payload_operator.scheduler.kinds import RunKind
@@ -67,7 +67,6 @@ class RunnerState:
     def __init__(self, max_concurrent_shards: int = 2) -> None:
         self.in_process = InProcessRunner(max_concurrent_shards)
         self._finished: dict[tuple[str, str], deque[str]] = {}
-        self._answered: dict[tuple[str, str], str] = {}
 
     def finished_here(self, resource_uid: str, kind: str, run_id: str) -> bool:
         """Whether this process already finished that run (so a body showing it active or due is stale)."""
@@ -77,21 +76,11 @@ class RunnerState:
         """Record a run this process finished."""
         self._finished.setdefault((resource_uid, kind), deque(maxlen=REMEMBERED_RUNS)).append(run_id)
 
-    def answered(self, resource_uid: str, kind: str, resource_version: str) -> bool:
-        """Whether this process started the on-demand run a body of that version asks for (so it is stale)."""
-        return self._answered.get((resource_uid, kind)) == resource_version
-
-    def remember_answered(self, resource_uid: str, kind: str, resource_version: str) -> None:
-        """Record that the run-now request seen in that version of the resource was started."""
-        self._answered[(resource_uid, kind)] = resource_version
-
     async def forget_resource(self, resource_uid: str) -> None:
         """A resource was deleted: stop its in-process runs and drop what was remembered about it."""
         await self.in_process.forget_resource(resource_uid)
         for key in [k for k in self._finished if k[0] == resource_uid]:
             del self._finished[key]
-        for key in [k for k in self._answered if k[0] == resource_uid]:
-            del self._answered[key]
 
     async def close(self) -> None:
         """Operator shutdown: stop in-process runs (status keeps them active; the next start records them)."""
@@ -102,7 +91,7 @@ async def tick_runs(
     body: dict[str, Any],
     kube: KubeClient,
     config: OperatorConfig,
-    kinds: Mapping[str, RunKind],
+    kinds: Mapping[str, RunKind[Any]],
     state: RunnerState,
     *,
     now: datetime | None = None,
@@ -135,7 +124,7 @@ async def tick_runs(
             metrics.record_condition(resource, condition)
     generation = int(body.get("metadata", {}).get("generation") or 0)
     change = StatusChange(conditions=conditions, fields=fields, generation=generation) if fields or conditions else None
-    return TickResult(change, tick.events, on_demand.annotation_after(tick.asked, tick.waiting))
+    return TickResult(change, tick.events)
 
 
 @dataclass
@@ -144,33 +133,31 @@ class TickResult:
 
     change: StatusChange | None
     events: list[EventNote] = field(default_factory=list)
-    annotations: dict[str, str | None] = field(default_factory=dict)
-    """Annotations to set on the resource (None removes one): the run-now request, once answered."""
 
 
-def run_events(kind: str, run_id: str, conclusion: Conclusion) -> list[EventNote]:
+def run_events(kind: str, run_id: str, conclusion: Conclusion[Any]) -> list[EventNote]:
     """One Event per finished run; an integrity run that found damage also names the first bad keys."""
     if conclusion.outcome is RunOutcome.SUCCEEDED:
         events = [EventNote("Normal", "RunSucceeded", f"{kind} run {run_id}: {conclusion.message}")]
     else:
         reason = "RunPartiallyFailed" if conclusion.outcome is RunOutcome.PARTIALLY_FAILED else "RunFailed"
         events = [EventNote("Warning", reason, f"{kind} run {run_id}: {conclusion.message}")]
-    damaged = {k: conclusion.result.get(k) for k in ("missing", "corrupt")}
-    if kind == "integrity" and any(isinstance(v, int) and v > 0 for v in damaged.values()):
-        bad = [entry for entry in conclusion.result.get("bad") or [] if isinstance(entry, dict)]
-        keys = ", ".join(f"{entry.get('key')} ({entry.get('problem')})" for entry in bad[:5])
-        counts = ", ".join(f"{v} {k}" for k, v in damaged.items() if v)
+    result = conclusion.result
+    if isinstance(result, IntegrityResult) and (result.missing or result.corrupt):
+        keys = ", ".join(f"{entry.key} ({entry.problem})" for entry in result.bad[:5])
+        counts = ", ".join(f"{v} {k}" for k, v in (("missing", result.missing), ("corrupt", result.corrupt)) if v)
         events.append(EventNote("Warning", "IntegrityViolation", f"integrity run {run_id}: {counts}: {keys}"))
     return events
 
 
-def _record_metrics(resource: Resource, kind: str, conclusion: Conclusion, finished: datetime) -> None:
+def _record_metrics(resource: Resource, kind: str, conclusion: Conclusion[Any], finished: datetime) -> None:
     metrics.record_run(resource, kind, conclusion.outcome.value, finished.timestamp())
-    if kind == "integrity":
-        counts = {
-            k: v for k in ("ok", "missing", "corrupt", "unreadable") if isinstance(v := conclusion.result.get(k), int)
-        }
+    result = conclusion.result
+    if isinstance(result, IntegrityResult):
+        counts = {name: getattr(result, name) for name in ("ok", "missing", "corrupt", "unreadable")}
         metrics.record_integrity_objects(resource, counts)
+    if isinstance(result, RetentionResult) and result.usage is not None:
+        metrics.record_usage(resource, result.usage)
 
 
 class _Tick:
@@ -196,41 +183,28 @@ class _Tick:
         self.now = now
         self.admission = admission_for(config)
         self.events: list[EventNote] = []
-        self.asked = on_demand.requested(body)
-        self.waiting: set[str] = set()  # asked-for kinds that wait for an active run to end
-        self.version = str(body.get("metadata", {}).get("resourceVersion") or "")
 
     async def advance(
-        self, name: str, kind: RunKind, raw: Any
+        self, name: str, kind: RunKind[Any], raw: Any
     ) -> tuple[dict[str, object], ConditionUpdate | None] | None:
         """The kind's new status block and condition; None when the body is stale or the kind unused."""
         settings = getattr(self.resource.spec, name, None)
         if settings is None and raw is None:
             return None
-        book = bookkeeping.read(raw)
+        book = bookkeeping.read(raw, kind.status_model)  # an active run too damaged to finish reads as None
         condition: ConditionUpdate | None = None
-        active = ActiveRun.from_status(book.active_run)
+        active = book.active_run
         if active is not None:
             if self.state.finished_here(self.resource.uid, name, active.id):
                 return None
-            outcomes = await self._poll(name, active)
+            outcomes = await self._poll(name, kind, active)
             if outcomes is not None:
                 book, condition = await self._finish(name, book, active, conclude(kind, outcomes, active.shards))
                 active = None
-        elif book.active_run is not None:
-            book = book.model_copy(update={"active_run": None})  # too damaged to finish
-        if name in self.asked and settings is not None:
-            if self.state.answered(self.resource.uid, name, self.version):
-                return None
-            if active is not None:
-                self.waiting.add(name)
-            else:
-                book, start_condition = await self._start(name, kind, book, run_id_for(self.now))
-                condition = start_condition or condition
-                self.state.remember_answered(self.resource.uid, name, self.version)
-                active = ActiveRun.from_status(book.active_run)
         if (last_success := parse_time(book.last_successful_time)) is not None:
             metrics.record_last_success(self.resource, name, last_success.timestamp())
+        if isinstance(book.last_result, RetentionResult) and book.last_result.usage is not None:
+            metrics.record_usage(self.resource, book.last_result.usage)
         if settings is None or settings.suspend:
             metrics.record_schedule(self.resource, name, None)
             return bookkeeping.scheduled(book, None, None).to_wire(), condition
@@ -265,7 +239,7 @@ class _Tick:
     def _who(self) -> tuple[str, str]:
         return self.resource.namespace, self.resource.name
 
-    async def _poll(self, name: str, active: ActiveRun) -> dict[int, ShardOutcome] | None:
+    async def _poll(self, name: str, kind: RunKind[Any], active: ActiveRun) -> dict[int, ShardOutcome[Any]] | None:
         """Shard outcomes once the active run is over, else None."""
         every = range(active.shards)
         if active.runner == RunnerType.IN_PROCESS.value:
@@ -279,17 +253,20 @@ class _Tick:
             return None if outcomes is None else {o.index: o for o in outcomes}
         try:
             observed = await collect.observe(
-                self.kube, self.resource.namespace, self.resource.uid, name, active.id, job_names=active.jobs
+                self.kube, self.resource.namespace, self.resource.uid, name, active.id, job_names=active.job_names
             )
         except KubeError as exc:
             log.warning("%s/%s: cannot read %s run %s: %s", *self._who(), name, active.id, exc)
             return None
-        return collect.assess(active, observed, self.now)
+        return collect.assess(active, observed, self.now, kind.result_model)
 
     async def _finish(
-        self, name: str, book: RunBookkeeping, run: ActiveRun, conclusion: Conclusion
+        self, name: str, book: RunBookkeeping, run: ActiveRun, conclusion: Conclusion[Any]
     ) -> tuple[RunBookkeeping, ConditionUpdate]:
-        """Record a finished run, and clear away what its Jobs left."""
+        """Record a finished run (storage usage priced as configured), and clear away what its Jobs left."""
+        if isinstance(conclusion.result, RetentionResult):
+            priced = conclusion.result.priced(self.config.usage_price_per_gib_month)
+            conclusion = replace(conclusion, result=priced)
         self.state.remember_finished(self.resource.uid, name, run.id)
         log.info("%s/%s: %s run %s %s: %s", *self._who(), name, run.id, conclusion.outcome.value, conclusion.message)
         if run.runner == RunnerType.JOB.value:
@@ -312,21 +289,21 @@ class _Tick:
         return bookkeeping.finished(book, run, conclusion, self.now), condition
 
     async def _start(
-        self, name: str, kind: RunKind, book: RunBookkeeping, run_id: str
+        self, name: str, kind: RunKind[Any], book: RunBookkeeping, run_id: str
     ) -> tuple[RunBookkeeping, ConditionUpdate | None]:
         """Start a run on the configured runner; a run that cannot even start is recorded as failed."""
         runner = self.resource.spec.runner
         run = ActiveRun(
             id=run_id,
             start_time=self.now,
-            runner=runner.type.value,
+            runner=runner.type,
             shards=runner.shards,
             deadline=self.now + timedelta(seconds=runner.active_deadline_seconds) + DEADLINE_GRACE,
         )
         denied = await self.admission.violations(self.resource)
         if denied:  # recorded as a failed run, so the schedule moves on instead of retrying every tick
             message = refusal_message(denied)
-            refused = Conclusion(RunOutcome.FAILED, message, {})
+            refused: Conclusion[Any] = Conclusion(RunOutcome.FAILED, message)
             book, _ = await self._finish(name, bookkeeping.started(book, run), run, refused)
             return book, false(CONDITIONS[name], DENIED, message)
         log.info("%s/%s: starting %s run %s (%s, %d shards)", *self._who(), name, run_id, run.runner, run.shards)
@@ -348,12 +325,12 @@ class _Tick:
                 default_resources=self.config.job_resources,
             )
         except KubeError as exc:
-            failure = Conclusion(RunOutcome.FAILED, f"could not create the run's Jobs: {exc}", {})
+            failure: Conclusion[Any] = Conclusion(RunOutcome.FAILED, f"could not create the run's Jobs: {exc}")
             return await self._finish(name, bookkeeping.started(book, run), run, failure)
-        return bookkeeping.started(book, replace(run, jobs=names)), None
+        return bookkeeping.started(book, run.model_copy(update={"job_names": list(names)})), None
 
-    def _shard_work(self, kind: RunKind, shard: Shard) -> ShardWork:
-        async def work() -> ShardOutcome:
+    def _shard_work(self, kind: RunKind[Any], shard: Shard) -> ShardWork:
+        async def work() -> ShardOutcome[Any]:
             try:
                 context = await resolve_context(self.kube, self.resource, shard, self.admission)
                 return succeeded(shard, await kind.execute(context))

@@ -11,12 +11,13 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from payload_operator.scheduler.results import ShardOutcome, failed
 
 log = logging.getLogger(__name__)
 
-ShardWork = Callable[[], Awaitable[ShardOutcome]]
+ShardWork = Callable[[], Awaitable[ShardOutcome[Any]]]
 
 
 @dataclass(frozen=True)
@@ -33,15 +34,15 @@ class InProcessRunner:
 
     def __init__(self, max_concurrent_shards: int) -> None:
         self._slots = asyncio.Semaphore(max_concurrent_shards)
-        self._tasks: dict[RunKey, asyncio.Task[list[ShardOutcome]]] = {}
+        self._tasks: dict[RunKey, asyncio.Task[list[ShardOutcome[Any]]]] = {}
 
     def start(self, key: RunKey, shards: Sequence[ShardWork]) -> None:
         """Begin a run (a no-op when this run is already known, so a retried start never doubles it)."""
         if key not in self._tasks:
             self._tasks[key] = asyncio.create_task(self._run(shards), name=f"{key.kind}-{key.run_id}")
 
-    async def _run(self, shards: Sequence[ShardWork]) -> list[ShardOutcome]:
-        async def one(work: ShardWork) -> ShardOutcome:
+    async def _run(self, shards: Sequence[ShardWork]) -> list[ShardOutcome[Any]]:
+        async def one(work: ShardWork) -> ShardOutcome[Any]:
             async with self._slots:
                 return await work()
 
@@ -51,7 +52,7 @@ class InProcessRunner:
         """Whether this process started the run (False for runs from before a restart)."""
         return key in self._tasks
 
-    def outcomes(self, key: RunKey) -> list[ShardOutcome] | None:
+    def outcomes(self, key: RunKey) -> list[ShardOutcome[Any]] | None:
         """The shard outcomes once the run is done, else None; the run is forgotten once reported."""
         task = self._tasks.get(key)
         if task is None or not task.done():

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -22,7 +22,9 @@ from typing import Any
 from payload_operator.adapters.server import ServerClient
 from payload_operator.adapters.storage.base import ObjectStore, StorageError
 from payload_operator.adapters.storage.factory import open_store
+from payload_operator.api.results import IntegrityResult, RunOutcome
 from payload_operator.api.spec import IntegrityMode, IntegritySpec, OnCorrupt
+from payload_operator.api.status import IntegrityStatus
 from payload_operator.core.run_context import RunContext, Shard
 from payload_operator.planning import keys
 from payload_operator.planning.objects import ObjectInfo
@@ -58,6 +60,8 @@ class IntegrityRun:
     receives one-line progress notes (the CLI shows them on a terminal)."""
 
     name = "integrity"
+    result_model = IntegrityResult
+    status_model = IntegrityStatus
 
     def __init__(
         self,
@@ -70,7 +74,7 @@ class IntegrityRun:
         self.on_corrupt = on_corrupt
         self.progress = progress
 
-    async def execute(self, context: RunContext) -> dict[str, Any]:
+    async def execute(self, context: RunContext) -> IntegrityResult:
         """Verify one shard; the result carries counts, the first few bad keys and notes."""
         spec = context.resource.spec
         settings = spec.integrity or IntegritySpec()
@@ -79,7 +83,6 @@ class IntegrityRun:
         tally = Tally()
         extra: dict[str, Any] = {
             "mode": mode.value,
-            "shard": f"{context.shard.index}/{context.shard.count}",
             "sampleRatio": settings.sample_ratio,
             "referencesObservable": True,
         }
@@ -149,11 +152,11 @@ class IntegrityRun:
         )
         return None
 
-    def merge(self, shard_results: list[Mapping[str, Any]]) -> dict[str, Any]:
+    def merge(self, shard_results: Sequence[IntegrityResult]) -> IntegrityResult:
         """Add up the shards (see `integrity_report.merge`)."""
         return integrity_report.merge(shard_results)
 
-    def outcome(self, result: Mapping[str, Any]) -> tuple[str, str]:
+    def outcome(self, result: IntegrityResult) -> tuple[RunOutcome, str]:
         """Failed when anything is missing or corrupt (see `integrity_report.outcome`)."""
         return integrity_report.outcome(result)
 

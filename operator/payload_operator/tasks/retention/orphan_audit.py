@@ -23,11 +23,11 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from payload_operator.adapters.history import WalkStats, object_key, walk
 from payload_operator.adapters.server import ServerClient
 from payload_operator.adapters.storage.base import ObjectStore, StorageError
+from payload_operator.api.results import AuditStatus, OrphanAuditResult, WalkCounts
 from payload_operator.api.spec import ExternalPayloadStorageSpec
 from payload_operator.api.status import ServerGeneration
 from payload_operator.core.run_context import Shard
@@ -55,9 +55,9 @@ class AuditScope:
 
 
 class AuditStopped(Exception):
-    """The audit cannot go on; `status` is "skipped" (unsafe to judge) or "failed" (something broke)."""
+    """The audit cannot go on: skipped (unsafe to judge) or failed (something broke)."""
 
-    def __init__(self, status: str, reason: str) -> None:
+    def __init__(self, status: AuditStatus, reason: str) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
@@ -81,35 +81,35 @@ class AuditTally:
         """Record how long a phase took (mark, sweep, delete)."""
         self.seconds[phase] = round(time.monotonic() - started, 3)
 
-    def result(self, status: str, reason: str, deletion: str) -> dict[str, Any]:
-        """The `orphans` section of the run result (counts, short samples)."""
-        counts = self.sweep.counts
-        return {
-            "status": status,
-            "reason": reason,
-            "deletion": deletion,
-            "references": self.references,
-            "invalid_references": self.invalid_references,
-            "listed": self.sweep.listed,
-            "referenced": counts[ObjectClass.REFERENCED],
-            "young": counts[ObjectClass.YOUNG],
-            "foreign": counts[ObjectClass.FOREIGN],
-            "candidates": counts[ObjectClass.CANDIDATE] if status == "ok" else 0,
-            "candidate_bytes": self.sweep.candidate_bytes if status == "ok" else 0,
-            "deleted": self.deleted,
-            "delete_failed": self.delete_failed,
-            "spared": self.spared,
-            "sample": self.sweep.sample if status == "ok" else [],
-            "failures": self.failures[:SAMPLE],
-            "seconds": self.seconds,
-            "walk": {
-                "workflows": self.walk.workflows,
-                "runs": self.walk.runs,
-                "pages": self.walk.pages,
-                "failed_pages": len(self.walk.failed_pages),
-                "inline_over_threshold": self.walk.inline_over_threshold,
-            },
-        }
+    def result(self, status: AuditStatus, reason: str, deletion: str) -> OrphanAuditResult:
+        """The `orphans` section of the run result (counts, short samples); candidates only when ok."""
+        counts, ok = self.sweep.counts, status is AuditStatus.OK
+        return OrphanAuditResult(
+            status=status,
+            reason=reason,
+            deletion=deletion,
+            references=self.references,
+            invalid_references=self.invalid_references,
+            listed=self.sweep.listed,
+            referenced=counts[ObjectClass.REFERENCED],
+            young=counts[ObjectClass.YOUNG],
+            foreign=counts[ObjectClass.FOREIGN],
+            candidates=counts[ObjectClass.CANDIDATE] if ok else 0,
+            candidate_bytes=self.sweep.candidate_bytes if ok else 0,
+            deleted=self.deleted,
+            delete_failed=self.delete_failed,
+            spared=self.spared,
+            sample=self.sweep.sample if ok else [],
+            failures=self.failures[:SAMPLE],
+            seconds=self.seconds,
+            walk=WalkCounts(
+                workflows=self.walk.workflows,
+                runs=self.walk.runs,
+                pages=self.walk.pages,
+                failed_pages=len(self.walk.failed_pages),
+                inline_over_threshold=self.walk.inline_over_threshold,
+            ),
+        )
 
 
 class _DirectoryLookup:
@@ -145,7 +145,7 @@ class OrphanAudit:
         self.progress = progress or (lambda _text: None)
         self.tally = AuditTally()
 
-    async def run(self) -> dict[str, Any]:
+    async def run(self) -> OrphanAuditResult:
         """Audit the shard; failures become the section's status and reason, never exceptions."""
         referenced = ReferenceSet()
         candidates = ReferenceSet()
@@ -166,13 +166,13 @@ class OrphanAudit:
         finally:
             referenced.close()
             candidates.close()
-        return self.tally.result("ok", deletion if deletion.startswith("refused") else "", deletion)
+        return self.tally.result(AuditStatus.OK, deletion if deletion.startswith("refused") else "", deletion)
 
     def _require_observable_discovery(self) -> None:
         for namespace in self.scope.spec.server.namespaces:
             if not self.discoveries[namespace].advertises_references:
                 raise AuditStopped(
-                    "skipped",
+                    AuditStatus.SKIPPED,
                     f"references not observable: namespace {namespace}: cluster-info advertises no payload"
                     " reference schema, so histories cannot be trusted to show every reference",
                 )
@@ -203,7 +203,7 @@ class OrphanAudit:
             _accumulate(stats, seen)
             if not seen.references_observable():
                 raise AuditStopped(
-                    "skipped",
+                    AuditStatus.SKIPPED,
                     f"references not observable: namespace {namespace} returns {seen.inline_over_threshold}"
                     " offloaded payload(s) inline and no reference, so live payloads would look orphaned",
                 )
@@ -212,7 +212,9 @@ class OrphanAudit:
     def _require_complete_walk(self) -> None:
         failed = self.tally.walk.failed_pages
         if failed:
-            raise AuditStopped("skipped", f"history walk incomplete: {len(failed)} page(s) failed, first: {failed[0]}")
+            raise AuditStopped(
+                AuditStatus.SKIPPED, f"history walk incomplete: {len(failed)} page(s) failed, first: {failed[0]}"
+            )
 
     async def _sweep(self, referenced: ReferenceSet, candidates: ReferenceSet) -> None:
         """Classify the shard's listing; candidates go to disk."""
@@ -238,7 +240,7 @@ class OrphanAudit:
                         f" {self.tally.sweep.counts[ObjectClass.CANDIDATE]} candidates"
                     )
         except StorageError as exc:
-            raise AuditStopped("failed", f"storage did not answer ({exc.reason}): {exc}") from exc
+            raise AuditStopped(AuditStatus.FAILED, f"storage did not answer ({exc.reason}): {exc}") from exc
 
     def _refusal(self) -> str:
         """Why deletion may not happen, or "" when it may."""

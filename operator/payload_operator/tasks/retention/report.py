@@ -1,19 +1,28 @@
 """A retention run's result across shards, its outcome and its one-line message. Pure.
 
-Shard 0 drives the server's passes; every shard audits its own key directories. Merging adds the
-audit counts up and keeps the most serious audit status, so one skipped or failed shard is never
-hidden by the others.
+Shard 0 drives the server's passes and measures the usage outside the payload directory; every shard
+audits its own key directories. Merging adds the audit counts and usage up and keeps the most serious
+audit status, so one skipped or failed shard is never hidden by the others.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+from functools import reduce
 
-from payload_operator.api.status import RunOutcome
+from payload_operator.api.results import (
+    AuditStatus,
+    OrphanAuditResult,
+    PassesStatus,
+    RetentionResult,
+    RunOutcome,
+    ServerPassesResult,
+    WalkCounts,
+    added,
+)
 
 SAMPLE = 10
-_SEVERITY = {"failed": 3, "skipped": 2, "ok": 1, "disabled": 0}
+_SEVERITY = {AuditStatus.FAILED: 3, AuditStatus.SKIPPED: 2, AuditStatus.OK: 1, AuditStatus.DISABLED: 0}
 SUMMED = (
     "references",
     "invalid_references",
@@ -29,94 +38,100 @@ SUMMED = (
 )
 
 
-def _orphans(sections: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    worst = max(sections, key=lambda s: _SEVERITY.get(str(s.get("status")), 3))
-    merged: dict[str, Any] = dict(worst)
-    for name in SUMMED:
-        merged[name] = sum(int(s.get(name) or 0) for s in sections)
-    merged["sample"] = sorted(key for s in sections for key in s.get("sample") or [])[:SAMPLE]
-    merged["failures"] = [f for s in sections for f in s.get("failures") or []][:SAMPLE]
-    phases = {phase for s in sections for phase in s.get("seconds") or {}}
-    merged["seconds"] = {
-        phase: max(float((s.get("seconds") or {}).get(phase, 0)) for s in sections) for phase in phases
-    }
-    refused = [str(s["deletion"]) for s in sections if str(s.get("deletion", "")).startswith("refused")]
+def _orphans(sections: Sequence[OrphanAuditResult]) -> OrphanAuditResult:
+    worst = max(sections, key=lambda section: _SEVERITY[section.status])
+    update: dict[str, object] = {name: sum(getattr(s, name) for s in sections) for name in SUMMED}
+    update["sample"] = sorted(key for s in sections for key in s.sample)[:SAMPLE]
+    update["failures"] = [f for s in sections for f in s.failures][:SAMPLE]
+    phases = {phase for s in sections for phase in s.seconds}
+    update["seconds"] = {phase: max(s.seconds.get(phase, 0.0) for s in sections) for phase in phases}
+    walks = [s.walk for s in sections]
+    update["walk"] = WalkCounts(**{name: max(getattr(w, name) for w in walks) for name in WalkCounts.model_fields})
+    refused = [s.deletion for s in sections if s.deletion.startswith("refused")]
     if refused:
-        merged["deletion"] = refused[0]
-    elif any(s.get("deletion") == "partial" for s in sections):
-        merged["deletion"] = "partial"
-    return merged
+        update["deletion"] = refused[0]
+    elif any(s.deletion == "partial" for s in sections):
+        update["deletion"] = "partial"
+    return worst.model_copy(update=update)
 
 
-def merge(shard_results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def merge(shard_results: Sequence[RetentionResult]) -> RetentionResult:
     """One result from the shards' results."""
     passes = next(
-        (r["server_passes"] for r in shard_results if r.get("server_passes", {}).get("status") != "other_shard"),
-        {"status": "other_shard"},
+        (
+            r.server_passes
+            for r in shard_results
+            if r.server_passes is not None and r.server_passes.status is not PassesStatus.OTHER_SHARD
+        ),
+        ServerPassesResult(status=PassesStatus.OTHER_SHARD),
     )
-    return {
-        "shards": len(shard_results),
-        "dry_run": any(r.get("dry_run") for r in shard_results),
-        "server_passes": dict(passes),
-        "orphans": _orphans([r.get("orphans") or {"status": "failed"} for r in shard_results]),
-        "duration_seconds": max(float(r.get("duration_seconds") or 0) for r in shard_results),
-    }
+    return RetentionResult(
+        shards=len(shard_results),
+        dry_run=any(r.dry_run for r in shard_results),
+        server_passes=passes,
+        orphans=_orphans([r.orphans or OrphanAuditResult(status=AuditStatus.FAILED) for r in shard_results]),
+        usage=reduce(added, (r.usage for r in shard_results), None),
+        duration_seconds=max(r.duration_seconds for r in shard_results),
+    )
 
 
-def _passes_summary(passes: Mapping[str, Any]) -> str:
-    status = passes.get("status")
-    if status == "disabled":
+def _passes_summary(passes: ServerPassesResult) -> str:
+    if passes.status is PassesStatus.DISABLED:
         return "server passes off"
-    if status == "failed":
-        return f"server passes failed: {(passes.get('errors') or ['no answer'])[0]}"
-    if status == "dry_run":
-        return f"server: {passes.get('expired_remaining', 0)} expired runs (dry run, nothing pruned)"
+    if passes.status is PassesStatus.FAILED:
+        return f"server passes failed: {(passes.errors or ['no answer'])[0]}"
+    if passes.status is PassesStatus.DRY_RUN:
+        return f"server: {passes.expired_remaining} expired runs (dry run, nothing pruned)"
     text = (
-        f"server pruned {passes.get('runs_pruned', 0)} runs ({passes.get('runs_skipped', 0)} skipped,"
-        f" {passes.get('runs_failed', 0)} failed) and deleted {passes.get('payloads_deleted', 0)} payloads"
+        f"server pruned {passes.runs_pruned} runs ({passes.runs_skipped} skipped,"
+        f" {passes.runs_failed} failed) and deleted {passes.payloads_deleted} payloads"
     )
-    if passes.get("cleanup_passes"):
-        text += f", cleanup deleted {passes.get('cleanup_objects_deleted', 0)} uploads"
+    if passes.cleanup_passes:
+        text += f", cleanup deleted {passes.cleanup_objects_deleted} uploads"
     return text
 
 
-def _orphans_summary(orphans: Mapping[str, Any]) -> str:
-    status = orphans.get("status")
-    if status == "disabled":
+def _orphans_summary(orphans: OrphanAuditResult) -> str:
+    if orphans.status is AuditStatus.DISABLED:
         return "orphan audit off"
-    if status != "ok":
-        return f"orphan audit {status}: {orphans.get('reason', '')}"
-    return (
-        f"orphans: {orphans.get('candidates', 0)} candidates ({orphans.get('candidate_bytes', 0)} bytes),"
-        f" {orphans.get('deleted', 0)} deleted"
-    )
+    if orphans.status is not AuditStatus.OK:
+        return f"orphan audit {orphans.status.value}: {orphans.reason}"
+    return f"orphans: {orphans.candidates} candidates ({orphans.candidate_bytes} bytes), {orphans.deleted} deleted"
 
 
-def problems(result: Mapping[str, Any]) -> list[str]:
+def _sections(result: RetentionResult) -> tuple[ServerPassesResult, OrphanAuditResult]:
+    return result.server_passes or ServerPassesResult(), result.orphans or OrphanAuditResult()
+
+
+def problems(result: RetentionResult) -> list[str]:
     """What needs a user's attention, worst first (empty for a clean run)."""
-    passes, orphans = result.get("server_passes") or {}, result.get("orphans") or {}
-    found = [f"server passes: {e}" for e in passes.get("errors") or []]
-    found += [f"server: {r}" for r in passes.get("reasons") or []]
-    if passes.get("budget_exhausted"):
-        found.append(f"server: pass budget spent in {', '.join(passes['budget_exhausted'])}; the next run goes on")
-    if orphans.get("status") in ("failed", "skipped"):
-        found.append(f"orphan audit {orphans['status']}: {orphans.get('reason', '')}")
-    if str(orphans.get("deletion", "")).startswith("refused"):
-        found.append(f"orphan deletion {orphans['deletion']}")
-    found += [f"orphan deletion: {f}" for f in orphans.get("failures") or []]
+    passes, orphans = _sections(result)
+    found = [f"server passes: {e}" for e in passes.errors]
+    found += [f"server: {r}" for r in passes.reasons]
+    if passes.budget_exhausted:
+        found.append(f"server: pass budget spent in {', '.join(passes.budget_exhausted)}; the next run goes on")
+    if orphans.status in (AuditStatus.FAILED, AuditStatus.SKIPPED):
+        found.append(f"orphan audit {orphans.status.value}: {orphans.reason}")
+    if orphans.deletion.startswith("refused"):
+        found.append(f"orphan deletion {orphans.deletion}")
+    found += [f"orphan deletion: {f}" for f in orphans.failures]
     return found
 
 
-def outcome(result: Mapping[str, Any]) -> tuple[str, str]:
+def outcome(result: RetentionResult) -> tuple[RunOutcome, str]:
     """Failed when nothing enabled worked, PartiallyFailed when anything needs attention, else Succeeded."""
-    passes, orphans = result.get("server_passes") or {}, result.get("orphans") or {}
+    passes, orphans = _sections(result)
     message = f"{_passes_summary(passes)}; {_orphans_summary(orphans)}"
-    enabled = [s for s in (passes.get("status"), orphans.get("status")) if s not in ("disabled", "other_shard")]
-    if enabled and all(s == "failed" for s in enabled):
-        return RunOutcome.FAILED.value, message
+    broken: list[bool] = []  # per enabled half: did it fail?
+    if passes.status not in (PassesStatus.DISABLED, PassesStatus.OTHER_SHARD):
+        broken.append(passes.status is PassesStatus.FAILED)
+    if orphans.status is not AuditStatus.DISABLED:
+        broken.append(orphans.status is AuditStatus.FAILED)
+    if broken and all(broken):
+        return RunOutcome.FAILED, message
     found = problems(result)
     if found:
         # The orphan summary already says why an audit stopped; the first problem is added only when new.
         unsaid = [problem for problem in found if problem not in message]
-        return RunOutcome.PARTIALLY_FAILED.value, "; ".join([message, *unsaid[:1]])
-    return RunOutcome.SUCCEEDED.value, message
+        return RunOutcome.PARTIALLY_FAILED, "; ".join([message, *unsaid[:1]])
+    return RunOutcome.SUCCEEDED, message

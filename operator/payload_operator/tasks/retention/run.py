@@ -3,7 +3,8 @@
 The server stays the deletion authority for everything histories own; the operator drives its passes
 (contract point 6) and, separately, looks for payload objects nothing references any more. Which
 server generation each namespace speaks, and whether it advertises references at all, is read from
-cluster-info first, because both halves depend on it.
+cluster-info first, because both halves depend on it. The run also records storage usage by class
+(tasks/retention/usage.py).
 """
 
 from __future__ import annotations
@@ -11,17 +12,27 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from payload_operator.adapters.server import ServerClient
-from payload_operator.adapters.storage.base import StorageError
+from payload_operator.adapters.storage.base import ObjectStore, StorageError
 from payload_operator.adapters.storage.factory import open_store
+from payload_operator.api.results import (
+    AuditStatus,
+    OrphanAuditResult,
+    PassesStatus,
+    RetentionResult,
+    RunOutcome,
+    ServerPassesResult,
+    StorageUsage,
+    added,
+)
 from payload_operator.api.spec import OrphanAuditMode, RetentionSpec
+from payload_operator.api.status import RetentionStatus
 from payload_operator.core.run_context import RunContext
 from payload_operator.planning.orphans import parse_duration
 from payload_operator.tasks.discovery import Discovery, discover
 from payload_operator.tasks.retention import report as retention_report
-from payload_operator.tasks.retention import server_passes
+from payload_operator.tasks.retention import server_passes, usage
 from payload_operator.tasks.retention.orphan_audit import AuditScope, AuditTally, OrphanAudit, Progress
 
 
@@ -33,12 +44,14 @@ class RetentionRun:
     """The `retention` run kind; `progress` receives one-line progress notes (the CLI shows them)."""
 
     name = "retention"
+    result_model = RetentionResult
+    status_model = RetentionStatus
 
     def __init__(self, *, progress: Progress | None = None) -> None:
         self.progress = progress
 
-    async def execute(self, context: RunContext) -> dict[str, Any]:
-        """Server passes (shard 0 only) and this shard's orphan audit."""
+    async def execute(self, context: RunContext) -> RetentionResult:
+        """Server passes (shard 0 only), this shard's orphan audit, and storage usage."""
         spec = context.resource.spec
         settings = spec.retention or RetentionSpec()
         if not context.server_token:
@@ -48,9 +61,9 @@ class RetentionRun:
             discoveries, errors = await discover(client, spec.server.namespaces)
             generations = {ns: d.generation for ns, d in discoveries.items()}
             if not settings.server_passes:
-                passes: dict[str, Any] = {"status": "disabled"}
+                passes = ServerPassesResult(status=PassesStatus.DISABLED)
             elif context.shard.index != 0:
-                passes = {"status": "other_shard"}
+                passes = ServerPassesResult(status=PassesStatus.OTHER_SHARD)
             else:
                 passes = await server_passes.drive(
                     client,
@@ -59,47 +72,75 @@ class RetentionRun:
                     limit=settings.max_runs_per_pass,
                     dry_run=context.dry_run,
                 )
-            orphans = await self._audit(client, discoveries, errors, settings, context)
-        return {
-            "shard": f"{context.shard.index}/{context.shard.count}",
-            "dry_run": context.dry_run,
-            "server_passes": passes,
-            "orphans": orphans,
-            "duration_seconds": round(time.monotonic() - started, 3),
-        }
+            orphans, measured = await self._storage(client, discoveries, errors, settings, context)
+        return RetentionResult(
+            shards=1,
+            dry_run=context.dry_run,
+            server_passes=passes,
+            orphans=orphans,
+            usage=measured,
+            duration_seconds=round(time.monotonic() - started, 3),
+        )
 
-    async def _audit(
+    async def _storage(
         self,
         client: ServerClient,
         discoveries: Mapping[str, Discovery],
         errors: Sequence[str],
         settings: RetentionSpec,
         context: RunContext,
-    ) -> dict[str, Any]:
+    ) -> tuple[OrphanAuditResult, StorageUsage | None]:
+        """The orphan audit and the usage it and shard 0's listing of the other prefixes measured."""
+        audit_enabled = settings.orphan_audit.enabled
+        if not audit_enabled and context.shard.index != 0:
+            return OrphanAuditResult(status=AuditStatus.DISABLED), None
+        try:
+            store = await asyncio.to_thread(open_store, context.resource.spec, context.storage_credentials)
+        except StorageError as exc:
+            failure = f"storage did not answer ({exc.reason}): {exc}"
+            status = AuditStatus.FAILED if audit_enabled else AuditStatus.DISABLED
+            return AuditTally().result(status, failure if audit_enabled else "", "none"), None
+        try:
+            orphans, audit_usage = await self._audit(
+                client, store, discoveries=discoveries, errors=errors, settings=settings, context=context
+            )
+            if context.shard.index != 0:
+                return orphans, audit_usage
+            outside = await usage.measure_outside_payloads(store, context.resource.spec)
+            return orphans, added(audit_usage, outside)
+        finally:
+            await asyncio.to_thread(store.close)
+
+    async def _audit(
+        self,
+        client: ServerClient,
+        store: ObjectStore,
+        *,
+        discoveries: Mapping[str, Discovery],
+        errors: Sequence[str],
+        settings: RetentionSpec,
+        context: RunContext,
+    ) -> tuple[OrphanAuditResult, StorageUsage | None]:
+        """This shard's orphan audit, with the payload directory's usage when its listing completed."""
         audit = settings.orphan_audit
         if not audit.enabled:
-            return {"status": "disabled"}
+            return OrphanAuditResult(status=AuditStatus.DISABLED), None
         if errors:
-            return AuditTally().result("failed", f"discovery failed: {errors[0]}", "none")
+            return AuditTally().result(AuditStatus.FAILED, f"discovery failed: {errors[0]}", "none"), None
         scope = AuditScope(
             context.resource.spec,
             context.shard,
             parse_duration(audit.min_age),
             delete=audit.mode is OrphanAuditMode.DELETE and not context.dry_run,
         )
-        try:
-            store = await asyncio.to_thread(open_store, context.resource.spec, context.storage_credentials)
-        except StorageError as exc:
-            return AuditTally().result("failed", f"storage did not answer ({exc.reason}): {exc}", "none")
-        try:
-            return await OrphanAudit(client, store, discoveries, scope, self.progress).run()
-        finally:
-            await asyncio.to_thread(store.close)
+        auditor = OrphanAudit(client, store, discoveries, scope, self.progress)
+        result = await auditor.run()
+        return result, usage.audited(auditor.tally.sweep) if result.status is AuditStatus.OK else None
 
-    def merge(self, shard_results: list[Mapping[str, Any]]) -> dict[str, Any]:
+    def merge(self, shard_results: Sequence[RetentionResult]) -> RetentionResult:
         """Add up the shards (see `retention_report.merge`)."""
         return retention_report.merge(shard_results)
 
-    def outcome(self, result: Mapping[str, Any]) -> tuple[str, str]:
+    def outcome(self, result: RetentionResult) -> tuple[RunOutcome, str]:
         """See `retention_report.outcome`."""
         return retention_report.outcome(result)

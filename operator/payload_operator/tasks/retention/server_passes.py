@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from payload_operator.adapters.server import ServerClient, ServerError
+from payload_operator.api.results import PassesStatus, ServerPassesResult
 from payload_operator.api.status import ServerGeneration
 
 MAX_PASSES = 50  # per namespace and run: 50 x 100 runs, then the next scheduled run continues
@@ -45,26 +46,31 @@ class PassTally:
         if len(self.reasons) < SAMPLE:
             self.reasons.append(text)
 
-    def result(self, *, dry_run: bool) -> dict[str, Any]:
-        """The `server_passes` section of the run result."""
-        status = "failed" if self.errors and not self.passes else "partial" if self.errors or self.partial else "ok"
-        return {
-            "status": "dry_run" if dry_run and not self.errors else status,
-            "passes": self.passes,
-            "runs_pruned": self.runs_pruned,
-            "runs_skipped": self.runs_skipped,
-            "runs_failed": self.runs_failed,
-            "payloads_deleted": self.payloads_deleted,
-            "expired_remaining": self.expired_remaining,
-            "cleanup_passes": self.cleanup_passes,
-            "cleanup_references_deleted": self.cleanup_references_deleted,
-            "cleanup_objects_deleted": self.cleanup_objects_deleted,
-            "cleanup_blocked": self.cleanup_blocked,
-            "cleanup_backlog": self.cleanup_backlog,
-            "budget_exhausted": self.budget_exhausted[:SAMPLE],
-            "errors": self.errors[:SAMPLE],
-            "reasons": self.reasons,
-        }
+    def result(self, *, dry_run: bool) -> ServerPassesResult:
+        """The `serverPasses` section of the run result."""
+        if self.errors and not self.passes:
+            status = PassesStatus.FAILED
+        elif self.errors or self.partial:
+            status = PassesStatus.PARTIAL
+        else:
+            status = PassesStatus.OK
+        return ServerPassesResult(
+            status=PassesStatus.DRY_RUN if dry_run and not self.errors else status,
+            passes=self.passes,
+            runs_pruned=self.runs_pruned,
+            runs_skipped=self.runs_skipped,
+            runs_failed=self.runs_failed,
+            payloads_deleted=self.payloads_deleted,
+            expired_remaining=self.expired_remaining,
+            cleanup_passes=self.cleanup_passes,
+            cleanup_references_deleted=self.cleanup_references_deleted,
+            cleanup_objects_deleted=self.cleanup_objects_deleted,
+            cleanup_blocked=self.cleanup_blocked,
+            cleanup_backlog=self.cleanup_backlog,
+            budget_exhausted=self.budget_exhausted[:SAMPLE],
+            errors=self.errors[:SAMPLE],
+            reasons=self.reasons,
+        )
 
 
 def _int(value: Any) -> int:
@@ -146,7 +152,7 @@ async def drive(
     *,
     limit: int,
     dry_run: bool,
-) -> dict[str, Any]:
+) -> ServerPassesResult:
     """Run retention (and Gen B cleanup) passes in every namespace; a dry run only reads the backlog."""
     tally = PassTally()
     for namespace in namespaces:
