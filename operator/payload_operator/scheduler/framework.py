@@ -47,7 +47,7 @@ from payload_operator.planning.schedule import (
 from payload_operator.planning.status_change import StatusChange
 from payload_operator.planning.tenancy import DENIED, refusal_message
 from payload_operator.reconcile.published import owner_reference
-from payload_operator.scheduler import bookkeeping, collect
+from payload_operator.scheduler import bookkeeping, collect, on_demand
 from payload_operator.scheduler.inprocess_runner import InProcessRunner, RunKey, ShardWork
 from payload_operator.scheduler.job_manifest import run_id_for
 from payload_operator.scheduler.kinds import RunKind
@@ -67,6 +67,7 @@ class RunnerState:
     def __init__(self, max_concurrent_shards: int = 2) -> None:
         self.in_process = InProcessRunner(max_concurrent_shards)
         self._finished: dict[tuple[str, str], deque[str]] = {}
+        self._answered: dict[tuple[str, str], str] = {}
 
     def finished_here(self, resource_uid: str, kind: str, run_id: str) -> bool:
         """Whether this process already finished that run (so a body showing it active or due is stale)."""
@@ -76,11 +77,21 @@ class RunnerState:
         """Record a run this process finished."""
         self._finished.setdefault((resource_uid, kind), deque(maxlen=REMEMBERED_RUNS)).append(run_id)
 
+    def answered(self, resource_uid: str, kind: str, resource_version: str) -> bool:
+        """Whether this process started the on-demand run a body of that version asks for (so it is stale)."""
+        return self._answered.get((resource_uid, kind)) == resource_version
+
+    def remember_answered(self, resource_uid: str, kind: str, resource_version: str) -> None:
+        """Record that the run-now request seen in that version of the resource was started."""
+        self._answered[(resource_uid, kind)] = resource_version
+
     async def forget_resource(self, resource_uid: str) -> None:
         """A resource was deleted: stop its in-process runs and drop what was remembered about it."""
         await self.in_process.forget_resource(resource_uid)
         for key in [k for k in self._finished if k[0] == resource_uid]:
             del self._finished[key]
+        for key in [k for k in self._answered if k[0] == resource_uid]:
+            del self._answered[key]
 
     async def close(self) -> None:
         """Operator shutdown: stop in-process runs (status keeps them active; the next start records them)."""
@@ -124,7 +135,7 @@ async def tick_runs(
             metrics.record_condition(resource, condition)
     generation = int(body.get("metadata", {}).get("generation") or 0)
     change = StatusChange(conditions=conditions, fields=fields, generation=generation) if fields or conditions else None
-    return TickResult(change, tick.events)
+    return TickResult(change, tick.events, on_demand.annotation_after(tick.asked, tick.waiting))
 
 
 @dataclass
@@ -133,6 +144,8 @@ class TickResult:
 
     change: StatusChange | None
     events: list[EventNote] = field(default_factory=list)
+    annotations: dict[str, str | None] = field(default_factory=dict)
+    """Annotations to set on the resource (None removes one): the run-now request, once answered."""
 
 
 def run_events(kind: str, run_id: str, conclusion: Conclusion[Any]) -> list[EventNote]:
@@ -183,6 +196,9 @@ class _Tick:
         self.now = now
         self.admission = admission_for(config)
         self.events: list[EventNote] = []
+        self.asked = on_demand.requested(body)
+        self.waiting: set[str] = set()  # asked-for kinds that wait for an active run to end
+        self.version = str(body.get("metadata", {}).get("resourceVersion") or "")
 
     async def advance(
         self, name: str, kind: RunKind[Any], raw: Any
@@ -201,6 +217,16 @@ class _Tick:
             if outcomes is not None:
                 book, condition = await self._finish(name, book, active, conclude(kind, outcomes, active.shards))
                 active = None
+        if name in self.asked and settings is not None:
+            if self.state.answered(self.resource.uid, name, self.version):
+                return None
+            if active is not None:
+                self.waiting.add(name)
+            else:
+                book, start_condition = await self._start(name, kind, book, run_id_for(self.now))
+                condition = start_condition or condition
+                self.state.remember_answered(self.resource.uid, name, self.version)
+                active = book.active_run
         if (last_success := parse_time(book.last_successful_time)) is not None:
             metrics.record_last_success(self.resource, name, last_success.timestamp())
         if isinstance(book.last_result, RetentionResult) and book.last_result.usage is not None:
