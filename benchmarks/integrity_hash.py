@@ -5,6 +5,8 @@ Objects are written by the real SDK (durable-workflow 2.12.0, `store_external_pa
 `--max-mib`. Then every tool hashes all of them, each as its own process, in one run:
 
     project     payload-operator integrity --mode inventory --json (checks each sha256 against its key)
+                on S3 also twice more in this process: reads through botocore's get_object + iter_chunks
+                instead of the signed-GET fast path, and listings with botocore's own timestamp parser
     sha256sum   find <root>/avro -type f | xargs sha256sum (coreutils; files only)
     rclone      rclone hashsum sha256 [--download] (Debian's rclone; on S3 also with the project's concurrency)
     SDK loop    for each reference: durable_workflow.external_storage.fetch_external_payload (verifies)
@@ -33,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +53,7 @@ WRITERS = 4
 PROJECT_CONCURRENCY = 16  # spec.integrity.concurrency's default
 RGW_MEMSTORE_BYTES = 3 * 2**30
 GNU_TIME = "/usr/bin/time"
+SETS = ("local", "big", "s3-mixed", "s3-large", "rgw-mixed", "rgw-mixed-nodelay")
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,8 @@ class Measurement:
     dataset: Dataset
     seconds: float
     peak_rss_kib: int
+    cpu_seconds: float
+    """user + system CPU of the process and its children (the least of the runs: the least disturbed)"""
     note: str = ""
 
 
@@ -169,15 +174,20 @@ def s3_env(dataset: Dataset) -> dict[str, str | None]:
     }
 
 
+BOTOCORE_READS = "project, botocore get_object reads"
+BOTOCORE_TIMESTAMPS = "project, botocore timestamp parser"
+
+
 def tools(dataset: Dataset, workdir: Path) -> list[tuple[str, list[str], dict[str, str | None]]]:
     """(name, argv, extra env) of every tool for this data set."""
-    project = [sys.executable, "-m", "payload_operator", "integrity", "-f", str(manifest(dataset, workdir))]
+    integrity = ["integrity", "-f", str(manifest(dataset, workdir)), "--mode", "inventory", "--json"]
+    project = [sys.executable, "-m", "payload_operator", *integrity]
     sdk_loop = [sys.executable, __file__, "sdk-loop", str(dataset.references), json.dumps(dataset.location)]
     rclone = ["rclone", "--config", "/dev/null", "hashsum", "sha256"]
     if dataset.provider == "local":
         avro = f"{dataset.location['root']}/avro"
         return [
-            ("project", [*project, "--mode", "inventory", "--json"], {}),
+            ("project", project, {}),
             ("sha256sum", ["sh", "-c", f"find {avro} -type f -print0 | xargs -0 sha256sum"], {}),
             ("rclone hashsum sha256", [*rclone, avro], {}),
             ("SDK fetch_external_payload loop", sdk_loop, {}),
@@ -187,7 +197,9 @@ def tools(dataset: Dataset, workdir: Path) -> list[tuple[str, list[str], dict[st
     # rclone's defaults (4 transfers) and rclone at the project's default concurrency (16)
     matched = ["--transfers", str(PROJECT_CONCURRENCY), "--checkers", str(PROJECT_CONCURRENCY)]
     return [
-        ("project", [*project, "--mode", "inventory", "--json"], env),
+        ("project", project, env),
+        (BOTOCORE_READS, [sys.executable, __file__, "project-variant", "botocore-reads", *integrity], env),
+        (BOTOCORE_TIMESTAMPS, [sys.executable, __file__, "project-variant", "botocore-timestamps", *integrity], env),
         ("rclone hashsum sha256 --download", [*rclone, "--download", remote], env),
         (
             f"rclone ... --transfers {PROJECT_CONCURRENCY} --checkers {PROJECT_CONCURRENCY}",
@@ -198,8 +210,8 @@ def tools(dataset: Dataset, workdir: Path) -> list[tuple[str, list[str], dict[st
     ]
 
 
-def measure(argv: Sequence[str], env: dict[str, str | None]) -> tuple[float, int, str]:
-    """Wall seconds, peak RSS (KiB) and stdout of one process and the children it waited for.
+def measure(argv: Sequence[str], env: dict[str, str | None]) -> tuple[float, int, float, str]:
+    """Wall seconds, peak RSS (KiB), CPU seconds and stdout of one process and the children it waited for.
 
     GNU time reports the RSS: a child forked straight from this (large) interpreter would carry the
     interpreter's own high-water mark across exec.
@@ -207,7 +219,7 @@ def measure(argv: Sequence[str], env: dict[str, str | None]) -> tuple[float, int
     with tempfile.NamedTemporaryFile("r") as rss, tempfile.TemporaryFile() as out:
         started = time.monotonic()
         done = subprocess.run(
-            [GNU_TIME, "-f", "%M", "-o", rss.name, *argv],
+            [GNU_TIME, "-f", "%M %U %S", "-o", rss.name, *argv],
             stdout=out,
             stderr=subprocess.PIPE,
             env={k: v for k, v in {**os.environ, **env}.items() if v is not None},
@@ -217,7 +229,8 @@ def measure(argv: Sequence[str], env: dict[str, str | None]) -> tuple[float, int
         if done.returncode != 0:
             raise RuntimeError(f"{argv[0]} exited {done.returncode}: {done.stderr.decode()[-2000:]}")
         out.seek(0)
-        return elapsed, int(rss.read().split()[-1]), out.read().decode()
+        peak, user, system = rss.read().split()[-3:]
+        return elapsed, int(peak), float(user) + float(system), out.read().decode()
 
 
 def warm(dataset: Dataset) -> None:
@@ -230,7 +243,7 @@ def warm(dataset: Dataset) -> None:
 
 def checked(tool: str, stdout: str, dataset: Dataset) -> str:
     """Each tool must really have hashed every object; the project must also have found them intact."""
-    if tool == "project":
+    if tool.startswith("project"):
         report = json.loads(stdout)
         if (report["checked"], report["ok"]) != (dataset.objects, dataset.objects):
             raise RuntimeError(f"project checked {report['checked']}, ok {report['ok']} of {dataset.objects}")
@@ -245,20 +258,23 @@ def checked(tool: str, stdout: str, dataset: Dataset) -> str:
     return "hashes printed, not compared"
 
 
-def run_all(dataset: Dataset, workdir: Path, repeat: int) -> list[Measurement]:
+def run_all(dataset: Dataset, workdir: Path, args: argparse.Namespace) -> list[Measurement]:
     """Every tool `repeat` times, round-robin (so a busy moment hurts all alike); the best time of each."""
     warm(dataset)
     best: dict[str, Measurement] = {}
-    for _ in range(repeat):
-        for tool, argv, env in tools(dataset, workdir):
-            seconds, rss, stdout = measure(argv, env)
-            log(f"{dataset.name:>8}  {tool:<34} {seconds:8.2f} s  {rss / 1024:7.1f} MiB")
-            current = Measurement(tool, dataset, seconds, rss, checked(tool, stdout, dataset))
+    chosen = [tool for tool in tools(dataset, workdir) if not args.tools or tool[0].startswith(tuple(args.tools))]
+    for _ in range(args.repeat):
+        for tool, argv, env in chosen:
+            seconds, rss, cpu, stdout = measure(argv, env)
+            log(f"{dataset.name:>8}  {tool:<34} {seconds:8.2f} s  {cpu:7.2f} s CPU  {rss / 1024:7.1f} MiB")
+            current = Measurement(tool, dataset, seconds, rss, cpu, checked(tool, stdout, dataset))
             previous = best.get(tool)
             if previous is None or seconds < previous.seconds:
                 best[tool] = current
             best[tool] = dataclasses.replace(
-                best[tool], peak_rss_kib=max(rss, previous.peak_rss_kib if previous else 0)
+                best[tool],
+                peak_rss_kib=max(rss, previous.peak_rss_kib if previous else 0),
+                cpu_seconds=min(cpu, previous.cpu_seconds if previous else cpu),
             )
     return list(best.values())
 
@@ -269,10 +285,12 @@ def rgw_results(args: argparse.Namespace, workdir: Path, lengths: list[int]) -> 
 
     results: list[Measurement] = []
     for name, frontend in (("rgw-mixed", ""), ("rgw-mixed-nodelay", "tcp_nodelay=1")):
+        if name not in args.sets:
+            continue
         settings = {"RGW_MEMSTORE_BYTES": str(RGW_MEMSTORE_BYTES), "RGW_FRONTEND_OPTIONS": frontend}
         try:
             with start_rgw(settings=settings) as endpoint:
-                results += run_all(s3_dataset(name, lengths, workdir, endpoint), workdir, args.repeat)
+                results += run_all(s3_dataset(name, lengths, workdir, endpoint), workdir, args)
         except ServiceUnavailable as exc:
             log(f"{name}: skipped ({exc})")
     return results
@@ -308,17 +326,43 @@ def sdk_loop(references: Path, location: dict[str, str]) -> None:
     print(count)
 
 
+def project_variant(variant: str, argv: list[str]) -> int:
+    """`payload-operator` with one piece swapped for botocore's own, to measure what that piece buys."""
+    from payload_operator.adapters.storage import factory
+    from payload_operator.adapters.storage.s3 import S3Store
+    from payload_operator.cli.main import main as cli
+
+    if variant == "botocore-reads":
+
+        def read_chunks(self: S3Store, key: str, chunk_size: int = 1 << 20) -> Any:
+            with self._errors("read", key):
+                body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+                try:
+                    yield from body.iter_chunks(chunk_size)
+                finally:
+                    body.close()
+
+        S3Store.read_chunks = read_chunks  # type: ignore[method-assign]
+    elif variant == "botocore-timestamps":
+        import botocore.session
+
+        factory._botocore_session = botocore.session.get_session
+    else:
+        raise SystemExit(f"unknown variant {variant}")
+    return cli(argv)
+
+
 # --------------------------------------------------------------------------- report
 
 
 def table(results: list[Measurement]) -> str:
-    head = "| data set | tool | objects | data | wall time | throughput | objects/s | peak RSS | check |"
-    rows = [head, "|" + "---|" * 9]
+    head = "| data set | tool | objects | data | wall time | throughput | objects/s | CPU | peak RSS | check |"
+    rows = [head, "|" + "---|" * 10]
     for m in results:
         data = m.dataset.total_bytes
         rows.append(
             f"| {m.dataset.name} | {m.tool} | {m.dataset.objects:,} | {data / MIB:,.0f} MiB | {m.seconds:.2f} s"
-            f" | {data / MIB / m.seconds:,.0f} MiB/s | {m.dataset.objects / m.seconds:,.0f}"
+            f" | {data / MIB / m.seconds:,.0f} MiB/s | {m.dataset.objects / m.seconds:,.0f} | {m.cpu_seconds:.2f} s"
             f" | {m.peak_rss_kib / 1024:.0f} MiB | {m.note} |"
         )
     return "\n".join(rows)
@@ -363,8 +407,22 @@ def comparison(results: list[Measurement], overhead: float) -> str:
     lines = []
     for name in dict.fromkeys(m.dataset.name for m in results):
         rows = [m for m in results if m.dataset.name == name]
-        project = next(m.seconds for m in rows if m.tool == "project")
-        rclone = min(m.seconds for m in rows if m.tool.startswith("rclone"))  # rclone at its best setting
+        own = next(m for m in rows if m.tool == "project")
+        project = own.seconds
+        for variant, what in (
+            (BOTOCORE_READS, "get_object reads"),
+            (BOTOCORE_TIMESTAMPS, "botocore's timestamp parser"),
+        ):
+            other = next((m for m in rows if m.tool == variant), None)
+            if other is not None:
+                lines.append(
+                    f"- {name}: the project was {ratio(other.seconds, project)} itself with {what}"
+                    f" ({ratio(max(other.seconds - overhead, 0.01), max(project - overhead, 0.01))} it without"
+                    f" the start-up; CPU {own.cpu_seconds:.2f} s against {other.cpu_seconds:.2f} s)."
+                )
+        rclone = min((m.seconds for m in rows if m.tool.startswith("rclone")), default=None)  # its best setting
+        if rclone is None:  # left out with --tools
+            continue
         lines.append(
             f"- {name}: the project was {ratio(rclone, project)} rclone's best row"
             f" ({ratio(rclone, max(project - overhead, 0.01))} it without the project's start-up)."
@@ -433,6 +491,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs per tool; the best time is reported")
     parser.add_argument("--workdir", type=Path, help="where to write the local sets (default: a temp dir)")
     parser.add_argument("--write-docs", action="store_true", help=f"replace '{SECTION}' in {DOCS}")
+    parser.add_argument("--sets", type=lambda v: v.split(","), default=list(SETS), help="data sets, comma-separated")
+    parser.add_argument("--tools", type=lambda v: v.split(","), default=[], help="only tools whose names start so")
     args = parser.parse_args()
     big_count, args.big_mib = (int(part) for part in args.big.split("x"))
     args.load = os.getloadavg()
@@ -441,19 +501,23 @@ def main() -> None:
     results: list[Measurement] = []
     try:
         max_bytes = args.max_mib * MIB
-        for dataset in (
-            local_dataset("local", sizes(args.objects, KIB, max_bytes, seed=1), workdir),
-            local_dataset("big", [args.big_mib * MIB] * big_count, workdir),
-        ):
-            results += run_all(dataset, workdir, args.repeat)
+        local: dict[str, Callable[[], list[int]]] = {
+            "local": lambda: sizes(args.objects, KIB, max_bytes, seed=1),
+            "big": lambda: [args.big_mib * MIB] * big_count,
+        }
+        for name, lengths in local.items():
+            if name in args.sets:
+                results += run_all(local_dataset(name, lengths(), workdir), workdir, args)
         from devkit.services import start_moto
 
+        moto: dict[str, Callable[[], list[int]]] = {
+            "s3-mixed": lambda: sizes(args.s3_objects, KIB, max_bytes, seed=2),
+            "s3-large": lambda: sizes(args.s3_large_objects, THRESHOLD, max_bytes, seed=3, log=False),
+        }
         with start_moto() as endpoint:
-            for name, lengths in (
-                ("s3-mixed", sizes(args.s3_objects, KIB, max_bytes, seed=2)),
-                ("s3-large", sizes(args.s3_large_objects, THRESHOLD, max_bytes, seed=3, log=False)),
-            ):
-                results += run_all(s3_dataset(name, lengths, workdir, endpoint), workdir, args.repeat)
+            for name, lengths in moto.items():
+                if name in args.sets:
+                    results += run_all(s3_dataset(name, lengths(), workdir, endpoint), workdir, args)
         results += rgw_results(args, workdir, sizes(args.s3_objects, KIB, max_bytes, seed=2))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -466,5 +530,7 @@ def main() -> None:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["sdk-loop"]:
         sdk_loop(Path(sys.argv[2]), json.loads(sys.argv[3]))
+    elif sys.argv[1:2] == ["project-variant"]:
+        sys.exit(project_variant(sys.argv[2], sys.argv[3:]))
     else:
         main()
