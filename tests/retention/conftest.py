@@ -106,7 +106,8 @@ async def run_retention(
         outcomes[index] = succeeded(shard, await kind.execute(RunContext(resource, token, None, shard, dry_run)))
     conclusion = conclude(kind, outcomes, shards)
     assert conclusion.result is not None
-    return conclusion.result.model_dump(by_alias=True, mode="json"), conclusion.outcome.value, conclusion.message
+    result = conclusion.result.model_dump(by_alias=True, mode="json", exclude_none=True)
+    return result, conclusion.outcome.value, conclusion.message
 
 
 ServerFactory = Callable[..., Payloads]

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import reduce
 from typing import Any, cast
 
 from devkit.waiting import async_wait_for
 from prometheus_client import REGISTRY
 
 from payload_operator.adapters.kube import KubeClient, SecretNotFound
-from payload_operator.api.results import RetentionResult
+from payload_operator.api.results import GIB, RetentionResult, StorageUsage, UsageFigure, added
 from payload_operator.core.config import OperatorConfig
 from payload_operator.core.run_context import RunContext
 from payload_operator.core.secrets import SecretValues
@@ -59,17 +60,25 @@ class BlockingKind(CountingKind):
 class Cluster:
     """A resource body that ticks, with status changes applied as Kopf would apply them."""
 
-    def __init__(self, kind: RunKind[Any], *, kube: FakeKube | None = None, **spec: Any) -> None:
+    def __init__(
+        self, kind: RunKind[Any], *, kube: FakeKube | None = None, config: OperatorConfig = CONFIG, **spec: Any
+    ) -> None:
         spec.setdefault("runner", {"type": "InProcess", "shards": 2})
         self.body = body(**spec)
         self.kind = kind
+        self.config = config
         self.kube = kube or FakeKube()
         self.state = RunnerState()
         self.events: list[Any] = []
 
     async def tick(self, now: datetime) -> bool:
         result = await tick_runs(
-            copy.deepcopy(self.body), cast(KubeClient, self.kube), CONFIG, {"retention": self.kind}, self.state, now=now
+            copy.deepcopy(self.body),
+            cast(KubeClient, self.kube),
+            self.config,
+            {"retention": self.kind},
+            self.state,
+            now=now,
         )
         self.events.extend(result.events)
         change = result.change
@@ -264,3 +273,36 @@ def test_an_integrity_run_with_damage_names_the_bad_keys_in_a_warning() -> None:
     assert [(e.type, e.reason) for e in events] == [("Warning", "RunFailed"), ("Warning", "IntegrityViolation")]
     assert "avro/ab/ab12 (missing)" in events[1].message
     assert "avro/cd/cd34 (hash)" in events[1].message
+
+
+class UsageKind(CountingKind):
+    """Each shard lists one GiB of referenced payloads; shard 0 also half a GiB of temporary uploads."""
+
+    async def execute(self, context: RunContext) -> RetentionResult:
+        result = await super().execute(context)
+        temporary = UsageFigure(objects=1, bytes=GIB // 2) if context.shard.index == 0 else None
+        usage = StorageUsage(referenced=UsageFigure(objects=2, bytes=GIB), temporary=temporary)
+        return result.model_copy(update={"usage": usage})
+
+    def merge(self, shard_results: Sequence[RetentionResult]) -> RetentionResult:
+        usage = reduce(added, (r.usage for r in shard_results), None)
+        return super().merge(shard_results).model_copy(update={"usage": usage})
+
+
+async def test_storage_usage_lands_in_status_and_metrics_with_its_monthly_cost() -> None:
+    priced = OperatorConfig(tenant_policy=CONFIG.tenant_policy, usage_price_per_gib_month=0.02)
+    cluster = Cluster(UsageKind(), config=priced, name="priced")
+    await cluster.tick(CREATED)
+    await cluster.until_finished(CREATED + timedelta(seconds=5))
+    assert cluster.block["lastResult"]["usage"] == {
+        "referenced": {"objects": 4, "bytes": 2 * GIB},
+        "temporary": {"objects": 1, "bytes": GIB // 2},
+        "pricePerGibMonth": 0.02,
+        "estimatedMonthlyCost": 0.05,
+    }
+    labels = {"resource_namespace": "team-a", "resource_name": "priced"}
+    sample = REGISTRY.get_sample_value
+    assert sample("payload_operator_storage_usage_bytes", labels | {"class": "referenced"}) == 2 * GIB
+    assert sample("payload_operator_storage_usage_objects", labels | {"class": "temporary"}) == 1
+    assert sample("payload_operator_storage_monthly_cost_estimate", labels | {"class": "referenced"}) == 0.04
+    assert sample("payload_operator_storage_usage_bytes", labels | {"class": "quarantined"}) is None, "not measured"
