@@ -19,7 +19,7 @@ from devkit.operator_process import OperatorProcess
 from devkit.waiting import wait_for
 
 MAX_AGE = 3.0  # PAYLOAD_OPERATOR_API_CONTACT_MAX_AGE: the API is checked every second
-OUTAGE = 45.0  # the path stays cut this long: many checks, Kopf's watch reconnects and their backoffs
+OUTAGE = 90.0  # longer than Kopf's default API retries (54 s), after which it would stop the operator
 DEADLINE = 60.0
 
 

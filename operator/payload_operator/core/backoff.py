@@ -1,9 +1,12 @@
-"""Per-resource retry pacing: a failing resource is retried with doubling delays, never hot-looped."""
+"""Retry pacing: a failing resource is retried with doubling delays, never hot-looped; Kubernetes API calls
+are retried through an outage of any length."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 RETRY_AFTER_CAP = 900.0
@@ -47,3 +50,17 @@ class Backoff:
     def due(self, now: float) -> bool:
         """Whether an attempt is allowed now."""
         return now >= self.next_attempt
+
+
+@dataclass(frozen=True)
+class EndlessApiRetries:
+    """Kopf's `error_backoffs` that never run out. Kopf gives up on an API call after its last backoff (54 s
+    by default), and a failed discovery or peering call then stops the whole operator: an API outage longer
+    than that would become a restart loop. With these the operator waits the outage out, its readiness probe
+    saying so, and carries on when the API is back. Iterable again for every call."""
+
+    first: tuple[float, ...] = (1, 1, 2, 3, 5, 8, 13, 21)
+    then: float = 30.0
+
+    def __iter__(self) -> Iterator[float]:
+        return itertools.chain(self.first, itertools.repeat(self.then))
