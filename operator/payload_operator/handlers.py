@@ -27,7 +27,7 @@ from payload_operator.adapters.tenancy import TenantPolicyDenied, admission_for
 from payload_operator.api.resource import Resource
 from payload_operator.api.spec import API_GROUP, API_VERSION, PLURAL, DeletionPolicy
 from payload_operator.core import metrics
-from payload_operator.core.backoff import Backoff
+from payload_operator.core.backoff import Backoff, EndlessApiRetries
 from payload_operator.core.config import OperatorConfig
 from payload_operator.planning.policy_report import EventNote
 from payload_operator.planning.readiness import is_ready
@@ -63,6 +63,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf
     # Our own Events carry reasons; Kopf's per-line Events would flood (dask-kubernetes#945).
     settings.posting.level = logging.ERROR
     apply_concurrency(settings, memo, CONFIG)
+    settings.networking.error_backoffs = EndlessApiRetries()  # an API outage is waited out, never a restart loop
     # Explicit watch timeouts so a silently dropped watch is noticed (kopf#585).
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
