@@ -19,6 +19,8 @@ from urllib.parse import quote
 import httpx
 
 from payload_operator.adapters.bounded import BoundedResponse, ResponseDeadline, ResponseTooLarge, bounded_request
+from payload_operator.adapters.peer_check import PeerCheck, checked_transport
+from payload_operator.adapters.tenancy import TenantPolicyDenied
 from payload_operator.api.spec import ServerSpec
 
 CONTROL_PLANE_VERSION = "2"
@@ -135,6 +137,13 @@ class ResponseTooBig(BadResponse):
     reason = "ResponseTooLarge"
 
 
+class PeerRefused(ServerError):
+    """The connection reached an address the tenant policy refuses (the name resolved elsewhere when checked)."""
+
+    reason = "TenantPolicyDenied"
+    retryable = False
+
+
 def segment(value: str) -> str:
     """One path segment, percent-encoded whole: a name like `..`, `a/b` or `x?y` stays inside its segment."""
     return quote(value, safe="").replace(".", "%2E") if value in (".", "..") else quote(value, safe="")
@@ -186,9 +195,14 @@ class ServerClient:
         timeout: float = 15.0,
         transport: httpx.AsyncBaseTransport | None = None,
         verify: ssl.SSLContext | bool = True,
+        peer_check: PeerCheck | None = None,
     ) -> None:
+        """`peer_check` judges every connection by the address it reached, before the token is sent."""
         self._secret = token if len(token) >= MIN_REDACTED_LENGTH else ""
         self._deadline = timeout
+        limits = httpx.Limits(max_connections=16, max_keepalive_connections=8)
+        if transport is None and peer_check is not None:
+            transport = checked_transport(peer_check, verify=verify, limits=limits)
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             timeout=timeout,
@@ -200,13 +214,21 @@ class ServerClient:
                 "X-Durable-Workflow-Control-Plane-Version": CONTROL_PLANE_VERSION,
                 "User-Agent": "payload-operator",
             },
-            limits=httpx.Limits(max_connections=16, max_keepalive_connections=8),
+            limits=limits,
         )
 
     @classmethod
-    def for_server(cls, server: ServerSpec, token: str, ca_bundle: str | None = None) -> ServerClient:
+    def for_server(
+        cls, server: ServerSpec, token: str, ca_bundle: str | None = None, *, peer_check: PeerCheck | None = None
+    ) -> ServerClient:
         """The client of a resource's spec.server: its URL, timeout and, when it names one, CA bundle."""
-        return cls(server.url, token, timeout=server.request_timeout_seconds, verify=tls_verify(ca_bundle))
+        return cls(
+            server.url,
+            token,
+            timeout=server.request_timeout_seconds,
+            verify=tls_verify(ca_bundle),
+            peer_check=peer_check,
+        )
 
     async def __aenter__(self) -> ServerClient:
         return self
@@ -247,6 +269,8 @@ class ServerClient:
             )
         except ResponseTooLarge as exc:
             raise ResponseTooBig(f"{method} {path}: {exc}") from exc
+        except TenantPolicyDenied as exc:
+            raise PeerRefused(f"{method} {path}: {exc}") from None
         except (httpx.TimeoutException, ResponseDeadline) as exc:
             raise ServerUnreachable(f"{method} {path}: timed out") from exc
         except httpx.TransportError as exc:

@@ -2,8 +2,8 @@
 
 Names are resolved here so that a DNS name pointing at 127.0.0.1 or 169.254.169.254 is judged by
 where it leads, not by how it is spelled. A name that does not resolve is judged by its spelling
-only (the call would fail anyway). Resolution and connection are separate lookups, so a name whose
-answer changes in between is not caught here; the optional NetworkPolicy closes that gap.
+only (the call would fail anyway). Resolution and connection are separate lookups: the server client
+judges each connection again by the address it reached (`server_peer_check`, `peer_check.py`).
 """
 
 from __future__ import annotations
@@ -12,19 +12,22 @@ import asyncio
 import ipaddress
 import os
 import socket
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
 from payload_operator.api.resource import Resource
 from payload_operator.core.config import OperatorConfig
 from payload_operator.planning.tenancy import (
     Address,
+    Endpoint,
+    EndpointUse,
     TenantPolicy,
     Violation,
     decide,
     endpoints_of,
     hosts_to_resolve,
+    judge_peer,
     refusal_message,
 )
 
@@ -52,7 +55,7 @@ class Admission:
     async def violations(self, resource: Resource, credentials: Mapping[str, str] | None = None) -> list[Violation]:
         """Everything the resource asks for beyond the policy (empty: it may proceed)."""
         endpoints = endpoints_of(resource.spec, credentials)
-        api_hosts = {h for h in (urlsplit(u).hostname for u in self.api_server_urls) if h}
+        api_hosts = self._api_hosts()
         addresses = await resolve_all(hosts_to_resolve(endpoints) | api_hosts)
         api_server = [a for host in api_hosts for a in addresses.get(host, ())]
         return decide(
@@ -70,6 +73,23 @@ class Admission:
         found = await self.violations(resource, credentials)
         if found:
             raise TenantPolicyDenied(found)
+
+    async def server_peer_check(self, resource: Resource) -> Callable[[Address], None]:
+        """The check of every connection to the resource's server by the address it reached (peer_check.py):
+        TenantPolicyDenied when the policy would have refused the URL had its name resolved there."""
+        addresses = await resolve_all(self._api_hosts())
+        api_server = [a for found in addresses.values() for a in found]
+        endpoint = Endpoint("spec.server.url", EndpointUse.SERVER, resource.spec.server.url)
+
+        def check(peer: Address) -> None:
+            found = judge_peer(endpoint, resource.namespace, self.policy, peer, api_server)
+            if found:
+                raise TenantPolicyDenied([replace(v, problem=f"connected to {peer}: {v.problem}") for v in found])
+
+        return check
+
+    def _api_hosts(self) -> set[str]:
+        return {h for h in (urlsplit(u).hostname for u in self.api_server_urls) if h}
 
 
 def admission_for(config: OperatorConfig) -> Admission:

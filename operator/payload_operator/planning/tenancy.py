@@ -419,6 +419,23 @@ def decide(
     return problems
 
 
+def judge_peer(
+    endpoint: Endpoint,
+    namespace: str,
+    policy: TenantPolicy,
+    peer: Address,
+    api_server: Iterable[Address] = (),
+) -> list[Violation]:
+    """The endpoint judged again by the address a connection actually reached.
+
+    A name is resolved once for the decision and again by the client that connects; a name whose answer
+    changes in between (DNS rebinding) must be judged by where the connection went.
+    """
+    host = host_of(endpoint.url)
+    addresses = {host.name: [peer]} if host is not None else {}
+    return _check_endpoint(endpoint, namespace, policy, addresses, frozenset(api_server))
+
+
 def _local_path(spec: ExternalPayloadStorageSpec, namespace: str, policy: TenantPolicy) -> list[Violation]:
     if spec.driver is not Driver.LOCAL or spec.local is None:
         return []

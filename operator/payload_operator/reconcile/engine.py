@@ -150,7 +150,9 @@ async def _policy_pass(
         token = await kube.read_secret_key(
             resource.namespace, spec.server.token_secret_ref.name, spec.server.token_secret_ref.key
         )
-        server = ServerClient.for_server(spec.server, token, await server_ca_bundle(kube, resource))
+        ca_bundle = await server_ca_bundle(kube, resource)
+        peer_check = await admission.server_peer_check(resource)
+        server = ServerClient.for_server(spec.server, token, ca_bundle, peer_check=peer_check)
     except (KubeError, InvalidCaBundle) as exc:
         condition = false(ConditionType.POLICY_SYNCED, exc.reason, str(exc))
         return PassResult(_reconciled(generation, [condition], fields))
