@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from payload_operator.adapters.bucket_rules.base import RuleStore
 from payload_operator.adapters.storage.base import CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS
+from payload_operator.adapters.storage.capped import capped_session
 from payload_operator.adapters.storage.factory import open_store
 from payload_operator.api.spec import AzureManagementPolicySpec, Driver, ExternalPayloadStorageSpec
 from payload_operator.core.secrets import SecretValues
@@ -61,16 +62,23 @@ def arm_credential(credentials: SecretValues | None) -> Any:
 
 
 def arm_client(policy: AzureManagementPolicySpec, credential: Any) -> StorageManagementClient:
-    """A management client for the policy's endpoint (sovereign clouds have their own), failing fast."""
+    """A management client for the policy's endpoint (sovereign clouds have their own), failing fast,
+    its answers capped (`adapters/storage/capped.py`)."""
+    import requests
+    from azure.core.pipeline.transport import RequestsTransport
     from azure.mgmt.storage import StorageManagementClient
 
     endpoint = policy.endpoint.rstrip("/")
+    transport = RequestsTransport(
+        session=capped_session(requests.Session()),
+        connection_timeout=CONNECT_TIMEOUT_SECONDS,
+        read_timeout=READ_TIMEOUT_SECONDS,
+    )
     return StorageManagementClient(
         credential,
         policy.subscription_id,
         base_url=endpoint,
         credential_scopes=[f"{endpoint}/.default"],
-        connection_timeout=CONNECT_TIMEOUT_SECONDS,
-        read_timeout=READ_TIMEOUT_SECONDS,
+        transport=transport,
         retry_total=ARM_RETRIES,
     )

@@ -18,6 +18,7 @@ from payload_operator.adapters.storage.base import (
     ObjectStore,
     StorageAccessDenied,
 )
+from payload_operator.adapters.storage.capped import capped_session
 from payload_operator.adapters.storage.local import LocalStore
 from payload_operator.api.spec import AzureSpec, Driver, ExternalPayloadStorageSpec, GcsSpec, S3Spec
 from payload_operator.core.secrets import SecretValues
@@ -60,6 +61,7 @@ def _open_s3(s3: S3Spec, credentials: SecretValues | None, root: str, pool: int)
     import boto3
     from botocore.config import Config
 
+    from payload_operator.adapters.storage.capped import cap_botocore_client
     from payload_operator.adapters.storage.s3 import S3Store
     from payload_operator.adapters.storage.s3_reads import ReadSettings, resolve_verify
 
@@ -89,12 +91,19 @@ def _open_s3(s3: S3Spec, credentials: SecretValues | None, root: str, pool: int)
     verify = resolve_verify(botocore_session)
     client = session.client("s3", region_name=s3.region, endpoint_url=s3.endpoint or None, config=config, verify=verify)
     reads = ReadSettings.of_client(client, verify, attempts=ATTEMPTS)
+    cap_botocore_client(client)
     return S3Store(client, s3.bucket, credentials=session.get_credentials(), reads=reads, root=root)
 
 
 def _botocore_session() -> Any:
     """A botocore session whose parser reads ISO 8601 timestamps (every listed object has one) with the
-    standard library, about five times as fast as botocore's dateutil default, which stays the fallback."""
+    standard library; botocore's dateutil parser stays the fallback.
+
+    Measured end to end (benchmarks/s3_listing.py, 10,000 objects listed through `S3Store.list`, best of 3,
+    round-robin, 2 busy cores): Ceph RGW 4.8 s wall and 0.64 s CPU with this parser, 19.6 s and 2.3 s with
+    botocore's; moto 32.7 s / 0.66 s against 47.3 s / 2.45 s. Listing is what the orphan audit and
+    integrity's inventory do for every object, so against a fast server the parser is most of their listing time.
+    """
     import botocore.session
     from botocore.utils import parse_timestamp
 
@@ -113,13 +122,16 @@ def _botocore_session() -> Any:
 
 
 def _open_gcs(gcs: GcsSpec, credentials: SecretValues | None, root: str, pool: int) -> GcsStore:
-    from google.auth.transport.requests import AuthorizedSession
+    import requests
+    from google.auth.transport.requests import AuthorizedSession, Request
     from google.cloud import storage
 
     from payload_operator.adapters.storage.gcs import GcsStore
 
     creds, project = _gcs_credentials(gcs, credentials)
-    session = _pooled(AuthorizedSession(creds), pool)  # type: ignore[no-untyped-call]
+    # The token endpoint (a key's token_uri, the tenant's choice) is read through a capped session too.
+    token_requests = Request(capped_session(requests.Session()))
+    session = _pooled(AuthorizedSession(creds, auth_request=token_requests), pool)  # type: ignore[no-untyped-call]
     options = {"api_endpoint": gcs.endpoint} if gcs.endpoint else None
     client = storage.Client(project=project, credentials=creds, _http=session, client_options=options)
     return GcsStore(client, gcs.bucket, root=root, timeout=(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS))
@@ -186,13 +198,14 @@ def _open_azure(azure: AzureSpec, credentials: SecretValues | None, root: str, p
 
 
 def _pooled(session: requests.Session, size: int) -> requests.Session:
-    """`session` with connection pools of `size` sockets per host (requests keeps only 10)."""
+    """`session` with connection pools of `size` sockets per host (requests keeps only 10) and every
+    non-streamed answer capped (`capped.py`)."""
     from requests.adapters import HTTPAdapter
 
     adapter = HTTPAdapter(pool_maxsize=size)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
-    return session
+    return capped_session(session)
 
 
 def _required(credentials: SecretValues, key: str) -> str:
