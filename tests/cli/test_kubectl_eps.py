@@ -22,6 +22,8 @@ from devkit.cluster import Cluster, start_cluster
 from devkit.dw_emulator import EmulatedServer
 from devkit.waiting import wait_for
 
+from payload_operator.cli.kubectl_eps.kubectl import Kubectl
+from payload_operator.cli.kubectl_eps.verify import shards_done
 from tests.support.operator_fixtures import (
     ADMIN_TOKEN,
     CRD,
@@ -34,7 +36,6 @@ from tests.support.operator_fixtures import (
 from tests.support.tenant import edit_tenant
 
 PLUGIN_DIR = Path(sys.executable).parent  # where the console script kubectl-eps is installed
-NOW = datetime.now(UTC).replace(microsecond=0)
 CRD_NAME = "externalpayloadstorages.payloads.durable-workflow.io"
 
 
@@ -68,7 +69,13 @@ def resource(namespace: str, name: str) -> dict[str, Any]:
 
 
 def condition(kind: str, status: str, reason: str, message: str = "as the operator wrote it") -> dict[str, Any]:
-    return {"type": kind, "status": status, "reason": reason, "message": message, "lastTransitionTime": stamp(NOW)}
+    return {
+        "type": kind,
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": "2026-12-01T00:00:00Z",
+    }
 
 
 CORRUPT = {
@@ -80,67 +87,72 @@ CORRUPT = {
     "actualSize": 5,
 }
 MISSING = {"key": "avro/9f/9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "problem": "missing"}
-STATUS = {
-    "conditions": [
-        condition("Ready", "True", "Ready"),
-        condition("PolicySynced", "True", "Synced"),
-        condition("StorageReachable", "True", "Available"),
-        condition("RetentionSucceeded", "True", "Succeeded"),
-        condition("IntegrityVerified", "False", "Failed", "1 missing, 1 corrupt (0 size, 1 hash) of 5 objects"),
-    ],
-    "namespaces": [{"name": "orders", "driftCorrections": 2}, {"name": "billing", "driftCorrections": 1}],
-    "retention": {
-        "effectiveSchedule": "0 0 * * *",
-        "nextRunTime": stamp(NOW + timedelta(hours=5, minutes=1)),
-        "lastRunTime": stamp(NOW - timedelta(hours=3)),
-        "recentRuns": [
-            {
-                "startTime": stamp(NOW - timedelta(hours=3)),
-                "completionTime": stamp(NOW - timedelta(hours=3) + timedelta(seconds=42)),
-                "result": "Succeeded",
-                "message": "server passes ok; orphan audit ok: 1 candidate",
-            }
+
+
+def status_at(now: datetime) -> dict[str, Any]:
+    """Status as the operator writes it, its times around `now` with margins: relative times print the same
+    for most of an hour (a busy machine may take that long to reach a test)."""
+    return {
+        "conditions": [
+            condition("Ready", "True", "Ready"),
+            condition("PolicySynced", "True", "Synced"),
+            condition("StorageReachable", "True", "Available"),
+            condition("RetentionSucceeded", "True", "Succeeded"),
+            condition("IntegrityVerified", "False", "Failed", "1 missing, 1 corrupt (0 size, 1 hash) of 5 objects"),
         ],
-        "lastResult": {
-            "runId": "20261207-000000",
-            "result": "Succeeded",
-            "usage": {
-                "referenced": {"objects": 3, "bytes": 3 << 20},
-                "young": {"objects": 1, "bytes": 2048},
-                "candidate": {"objects": 1, "bytes": 1 << 20},
-                "temporary": {"objects": 4, "bytes": 5 << 10},
-                "quarantined": {"objects": 2, "bytes": 10},
+        "namespaces": [{"name": "orders", "driftCorrections": 2}, {"name": "billing", "driftCorrections": 1}],
+        "retention": {
+            "effectiveSchedule": "0 0 * * *",
+            "nextRunTime": stamp(now + timedelta(hours=5, minutes=55)),
+            "lastRunTime": stamp(now - timedelta(hours=3)),
+            "recentRuns": [
+                {
+                    "startTime": stamp(now - timedelta(hours=3)),
+                    "completionTime": stamp(now - timedelta(hours=3) + timedelta(seconds=42)),
+                    "result": "Succeeded",
+                    "message": "server passes ok; orphan audit ok: 1 candidate",
+                }
+            ],
+            "lastResult": {
+                "runId": "20261207-000000",
+                "result": "Succeeded",
+                "usage": {
+                    "referenced": {"objects": 3, "bytes": 3 << 20},
+                    "young": {"objects": 1, "bytes": 2048},
+                    "candidate": {"objects": 1, "bytes": 1 << 20},
+                    "temporary": {"objects": 4, "bytes": 5 << 10},
+                    "quarantined": {"objects": 2, "bytes": 10},
+                },
             },
         },
-    },
-    "integrity": {
-        "effectiveSchedule": "0 3 * * 0",
-        "nextRunTime": stamp(NOW + timedelta(days=2, minutes=1)),
-        "recentRuns": [
-            {
-                "startTime": stamp(NOW - timedelta(minutes=10)),
-                "completionTime": stamp(NOW - timedelta(minutes=10) + timedelta(seconds=7)),
+        "integrity": {
+            "effectiveSchedule": "0 3 * * 0",
+            "nextRunTime": stamp(now + timedelta(days=2, hours=12)),
+            "recentRuns": [
+                {
+                    "startTime": stamp(now - timedelta(hours=2)),
+                    "completionTime": stamp(now - timedelta(hours=2) + timedelta(seconds=7)),
+                    "result": "Failed",
+                    "message": "1 missing, 1 corrupt (0 size, 1 hash) of 5 objects checked (40 bytes)",
+                },
+                {
+                    "startTime": stamp(now - timedelta(days=7)),
+                    "completionTime": stamp(now - timedelta(days=7) + timedelta(seconds=5)),
+                    "result": "Succeeded",
+                    "message": "4 objects checked (32 bytes), 4 ok",
+                },
+            ],
+            "lastResult": {
+                "runId": "20261207-041500",
                 "result": "Failed",
-                "message": "1 missing, 1 corrupt (0 size, 1 hash) of 5 objects checked (40 bytes)",
+                "checked": 5,
+                "ok": 3,
+                "missing": 1,
+                "corrupt": 1,
+                "bad": [MISSING, CORRUPT],
             },
-            {
-                "startTime": stamp(NOW - timedelta(days=7)),
-                "completionTime": stamp(NOW - timedelta(days=7) + timedelta(seconds=5)),
-                "result": "Succeeded",
-                "message": "4 objects checked (32 bytes), 4 ok",
-            },
-        ],
-        "lastResult": {
-            "runId": "20261207-041500",
-            "result": "Failed",
-            "checked": 5,
-            "ok": 3,
-            "missing": 1,
-            "corrupt": 1,
-            "bad": [MISSING, CORRUPT],
         },
-    },
-}
+    }
 
 
 @pytest.fixture(scope="module")
@@ -155,10 +167,17 @@ def quiet_cluster() -> Iterator[Cluster]:
         cluster.api(
             "PATCH",
             f"{GROUP_PATH}/namespaces/workflows/externalpayloadstorages/payloads/status",
-            {"status": STATUS},
+            {"status": status_at(datetime.now(UTC))},
             content_type="application/merge-patch+json",
         )
         yield cluster
+
+
+def stored(cluster: Cluster) -> dict[str, Any]:
+    """The status the fixture wrote, as the API server keeps it."""
+    body = cluster.api("GET", f"{GROUP_PATH}/namespaces/workflows/externalpayloadstorages/payloads")
+    status: dict[str, Any] = body["status"]
+    return status
 
 
 def test_status_across_namespaces_shows_conditions_runs_drift_and_usage(quiet_cluster: Cluster) -> None:
@@ -180,7 +199,7 @@ def test_status_across_namespaces_shows_conditions_runs_drift_and_usage(quiet_cl
     assert lines[1].split() == ["team-b", "fresh", "Unknown", "(NotReconciled)", "-", "0/0", "never", "-", "never", "-"]
     payloads = lines[2].split()
     assert payloads[:5] == ["workflows", "payloads", "True", "IntegrityVerified=False(Failed)", "3/0"]
-    assert payloads[5:] == ["Succeeded", "3h", "ago", "in", "5h", "Failed", "10m", "ago", "in", "2d"]
+    assert payloads[5:] == ["Succeeded", "3h", "ago", "in", "5h", "Failed", "2h", "ago", "in", "2d"]
     assert "STORAGE USAGE (last retention run)" in shown.stdout
     usage = lines[-1].split()
     assert usage[:2] == ["workflows", "payloads"]
@@ -192,22 +211,24 @@ def test_status_across_namespaces_shows_conditions_runs_drift_and_usage(quiet_cl
     assert (item["namespace"], item["name"], item["ready"]["status"]) == ("workflows", "payloads", "True")
     assert [c["type"] for c in item["conditions"]][-1] == "IntegrityVerified"
     assert item["driftCorrections"] == {"policy": 3, "lifecycle": 0}
-    assert item["retention"]["nextRunTime"] == STATUS["retention"]["nextRunTime"]
+    written = stored(quiet_cluster)
+    assert item["retention"]["nextRunTime"] == written["retention"]["nextRunTime"]
     assert item["retention"]["lastRun"]["result"] == "Succeeded"
-    assert item["integrity"]["lastRun"]["startTime"] == STATUS["integrity"]["recentRuns"][0]["startTime"]
+    assert item["integrity"]["lastRun"]["startTime"] == written["integrity"]["recentRuns"][0]["startTime"]
     assert item["integrity"]["active"] is None
     assert item["usage"]["referenced"] == {"objects": 3, "bytes": 3 << 20}
 
 
 def test_runs_lists_every_kind_newest_first_with_the_last_results(quiet_cluster: Cluster) -> None:
+    written = stored(quiet_cluster)
     shown = kubectl_eps(quiet_cluster, "runs", "payloads", "-n", "workflows")
     assert shown.returncode == 0, shown.stderr
     lines = shown.stdout.splitlines()
     assert lines[0].split() == ["KIND", "STARTED", "TOOK", "RESULT", "MESSAGE"]
     assert [line.split()[:4] for line in lines[1:4]] == [
-        ["integrity", STATUS["integrity"]["recentRuns"][0]["startTime"], "7s", "Failed"],
-        ["retention", STATUS["retention"]["recentRuns"][0]["startTime"], "42s", "Succeeded"],
-        ["integrity", STATUS["integrity"]["recentRuns"][1]["startTime"], "5s", "Succeeded"],
+        ["integrity", written["integrity"]["recentRuns"][0]["startTime"], "7s", "Failed"],
+        ["retention", written["retention"]["recentRuns"][0]["startTime"], "42s", "Succeeded"],
+        ["integrity", written["integrity"]["recentRuns"][1]["startTime"], "5s", "Succeeded"],
     ]
     assert "last integrity run 20261207-041500: Failed: checked 5, ok 3, missing 1, corrupt 1" in lines
     as_json = json.loads(kubectl_eps(quiet_cluster, "-n", "workflows", "runs", "payloads", "-o", "json").stdout)
@@ -271,6 +292,32 @@ def test_a_context_and_kubeconfig_given_as_flags_are_used(quiet_cluster: Cluster
     wrong = kubectl_eps(quiet_cluster, "status", "--context=no-such-context", "-n", "team-b")
     assert wrong.returncode == 2
     assert "no-such-context" in wrong.stderr
+
+
+def test_progress_counts_the_shards_whose_jobs_finished(quiet_cluster: Cluster) -> None:
+    """verify's bar: Jobs of the run that succeeded or failed for good, read with the user's kubectl."""
+    for name, status in (("payloads-integrity-r-0", {"succeeded": 1}), ("payloads-integrity-r-1", {"active": 1})):
+        job = {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": name, "namespace": "workflows"},
+            "spec": {
+                "template": {
+                    "spec": {"restartPolicy": "Never", "containers": [{"name": "run", "image": "runner:test"}]}
+                }
+            },
+        }
+        apply(quiet_cluster, job)
+        quiet_cluster.api(
+            "PATCH",
+            f"/apis/batch/v1/namespaces/workflows/jobs/{name}/status",
+            {"status": status},
+            content_type="application/merge-patch+json",
+        )
+    kubectl = Kubectl(kubeconfig=str(quiet_cluster.kubeconfig), namespace="workflows", binary=quiet_cluster.kubectl_bin)
+    active = {"jobNames": ["payloads-integrity-r-0", "payloads-integrity-r-1", "payloads-integrity-r-2"]}
+    assert shards_done(kubectl, active) == 1  # the third Job is not there (yet): not done
+    assert shards_done(kubectl, {"jobNames": []}) is None  # in-process: unknown
 
 
 # ---- verify, with the operator ----
