@@ -252,7 +252,7 @@ The payload root holds {args.objects:,} objects (`driver: local`, 256 key direct
 histories reference every {args.referenced_every}th object ({orphans["references"]:,} references in
 {orphans["walk"]["workflows"]:,} workflows of {REFS_PER_WORKFLOW} activity results each); 1% of all
 objects are younger than the 1 h grace period. The audit found {orphans["referenced"]:,} referenced,
-{orphans["young"]:,} young and {orphans["candidates"]:,} candidate objects ({orphans["candidate_bytes"]:,} bytes).
+{orphans["young"]:,} young and {orphans["candidates"]:,} candidate objects ({orphans["candidateBytes"]:,} bytes).
 
 {table(results)}
 

@@ -134,11 +134,16 @@ def test_job_runs_are_created_played_and_collected_into_status(
     before = payloads.existing()
     deploy(retention=AUDIT, runner={"type": "Job", "shards": 2, "activeDeadlineSeconds": 900})
     jobs = wait_for(lambda: len(jobs_of(crd, kube_namespace)) == 2 and jobs_of(crd, kube_namespace), timeout=30)
-    body = get_eps(crd, kube_namespace, "payloads")
+    # the Jobs exist a moment before the status patch that records them
+    body = wait_for(
+        lambda: (found := get_eps(crd, kube_namespace, "payloads"))["status"]["retention"]["activeRun"] and found,
+        timeout=60,
+        message="the run recorded as active",
+    )
     active = body["status"]["retention"]["activeRun"]
     names = [job["metadata"]["name"] for job in jobs]
-    assert active["jobs"].split(",") == names
-    assert (active["runner"], active["shards"]) == ("Job", "2")
+    assert active["jobNames"] == names
+    assert (active["runner"], active["shards"]) == ("Job", 2)
     for index, job in enumerate(jobs):
         assert job["metadata"]["ownerReferences"][0]["uid"] == body["metadata"]["uid"]
         assert job["spec"]["backoffLimit"] == 0

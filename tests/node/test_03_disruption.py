@@ -54,8 +54,8 @@ def test_an_operator_pod_killed_mid_run_and_a_containerd_restart_neither_double_
     body = wait_condition(node.cluster, apps, name, "RetentionSucceeded", "True", timeout=240)
     retention = body["status"]["retention"]
     assert retention["lastResult"]["runId"] == active["id"], "the run was lost"
-    assert [r["jobNames"] for r in retention["recentRuns"]] == [active["jobs"].split(",")], "the run was doubled"
-    assert [j["metadata"]["name"] for j in jobs(node.cluster, apps, name, "retention")] == active["jobs"].split(",")
+    assert [r["jobNames"] for r in retention["recentRuns"]] == [active["jobNames"]], "the run was doubled"
+    assert [j["metadata"]["name"] for j in jobs(node.cluster, apps, name, "retention")] == active["jobNames"]
     assert len(run_pods(node.cluster, apps, active["id"], "retention")) == 1
 
 

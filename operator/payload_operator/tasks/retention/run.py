@@ -10,6 +10,7 @@ cluster-info first, because both halves depend on it. The run also records stora
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Mapping, Sequence
 
@@ -34,6 +35,8 @@ from payload_operator.tasks.discovery import Discovery, discover
 from payload_operator.tasks.retention import report as retention_report
 from payload_operator.tasks.retention import server_passes, usage
 from payload_operator.tasks.retention.orphan_audit import AuditScope, AuditTally, OrphanAudit, Progress
+
+log = logging.getLogger(__name__)
 
 
 class MissingServerToken(ValueError):
@@ -98,8 +101,10 @@ class RetentionRun:
             store = await asyncio.to_thread(open_store, context.resource.spec, context.storage_credentials)
         except StorageError as exc:
             failure = f"storage did not answer ({exc.reason}): {exc}"
-            status = AuditStatus.FAILED if audit_enabled else AuditStatus.DISABLED
-            return AuditTally().result(status, failure if audit_enabled else "", "none"), None
+            if not audit_enabled:  # only usage wanted the store: the run goes on without it
+                log.warning("storage usage not measured: %s", failure)
+                return OrphanAuditResult(status=AuditStatus.DISABLED), None
+            return AuditTally().result(AuditStatus.FAILED, failure, "none"), None
         try:
             orphans, audit_usage = await self._audit(
                 client, store, discoveries=discoveries, errors=errors, settings=settings, context=context
