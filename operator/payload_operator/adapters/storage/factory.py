@@ -99,10 +99,11 @@ def _botocore_session() -> Any:
     """A botocore session whose parser reads ISO 8601 timestamps (every listed object has one) with the
     standard library; botocore's dateutil parser stays the fallback.
 
-    Measured end to end (benchmarks/s3_listing.py, 10,000 objects listed through `S3Store.list`, best of 3,
-    round-robin, 2 busy cores): Ceph RGW 4.8 s wall and 0.64 s CPU with this parser, 19.6 s and 2.3 s with
-    botocore's; moto 32.7 s / 0.66 s against 47.3 s / 2.45 s. Listing is what the orphan audit and
-    integrity's inventory do for every object, so against a fast server the parser is most of their listing time.
+    Measured end to end (benchmarks/s3_listing.py: 10,000 objects listed through `S3Store.list`, best of 3,
+    round-robin, on 2 cores under a competing load): Ceph RGW 5.45 s wall and 0.77 s CPU with this parser,
+    11.2 s and 2.0 s with botocore's; on moto, whose own CPU bounds the listing, 0.66 s against 2.45 s CPU.
+    The orphan audit and integrity's inventory list every object, so against a fast server botocore's
+    parser would be most of their listing time.
     """
     import botocore.session
     from botocore.utils import parse_timestamp
