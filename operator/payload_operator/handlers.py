@@ -247,7 +247,8 @@ async def finalize(body: kopf.Body, retry: int, memo: kopf.Memo, logger: kopf.Lo
                 parsed.namespace, spec.server.token_secret_ref.name, spec.server.token_secret_ref.key
             )
             ca_bundle = await server_ca_bundle(memo.kube, parsed)
-            async with ServerClient.for_server(spec.server, token, ca_bundle) as client:
+            peer_check = await memo.admission.server_peer_check(parsed)
+            async with ServerClient.for_server(spec.server, token, ca_bundle, peer_check=peer_check) as client:
                 failures = await disable_all(client, spec)
         except DELETION_FAILURES as exc:
             failures = [str(exc)]

@@ -66,4 +66,7 @@ async def resolve_context(
     token_ref = resource.spec.server.token_secret_ref
     token = await kube.read_secret_key(resource.namespace, token_ref.name, token_ref.key)
     ca_bundle = await server_ca_bundle(kube, resource)
-    return RunContext(resource, token, credentials, shard, dry_run=dry_run, server_ca=ca_bundle)
+    peer_check = await admission.server_peer_check(resource)
+    return RunContext(
+        resource, token, credentials, shard, dry_run=dry_run, server_ca=ca_bundle, server_peer_check=peer_check
+    )

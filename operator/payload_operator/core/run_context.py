@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from payload_operator.api.resource import Resource
 from payload_operator.core.secrets import SecretValues
@@ -36,3 +38,6 @@ class RunContext:
     dry_run: bool = True
     server_ca: str | None = None
     """The PEM bundle spec.server.caBundleRef names, when it names one."""
+    server_peer_check: Callable[[Any], None] | None = None
+    """Judges each connection to the server by the address it reached (the tenant policy against DNS
+    rebinding, adapters/peer_check.py); None where no policy applies (the command line with -f)."""

@@ -128,7 +128,9 @@ class IntegrityRun:
         spec = context.resource.spec
         if not context.server_token:
             raise MissingServerToken("reading the server's histories needs its token")
-        async with ServerClient.for_server(spec.server, context.server_token, context.server_ca) as client:
+        async with ServerClient.for_server(
+            spec.server, context.server_token, context.server_ca, peer_check=context.server_peer_check
+        ) as client:
             discoveries, errors = await discover(client, spec.server.namespaces)
             silent = [ns for ns, found in discoveries.items() if not found.advertises_references]
             why = [f"{e}" for e in errors] + [
