@@ -60,7 +60,9 @@ class RetentionRun:
         if not context.server_token:
             raise MissingServerToken("retention talks to the server and needs its token (DW_TOKEN outside a cluster)")
         started = time.monotonic()
-        async with ServerClient.for_server(spec.server, context.server_token, context.server_ca) as client:
+        async with ServerClient.for_server(
+            spec.server, context.server_token, context.server_ca, peer_check=context.server_peer_check
+        ) as client:
             discoveries, errors = await discover(client, spec.server.namespaces)
             generations = {ns: d.generation for ns, d in discoveries.items()}
             if not settings.server_passes:
