@@ -7,8 +7,9 @@ memory. Streamed answers (integrity's object reads, hashed chunk by chunk) are l
 callers already read them piece by piece.
 
 Both SDK families read the body through the urllib3 response's `stream()`: requests in
-`Response.content`, botocore in `AWSResponse.content`. The hook here swaps that raw response for one
-whose `stream()` stops at the cap, before the SDK starts reading.
+`Response.content`, botocore in `AWSResponse.content`. The hooks here swap that raw response for one
+whose `stream()` stops at the cap before anything reads it: a requests response hook, and for botocore
+a wrapper of its HTTP session that reads the body itself where botocore's session would have.
 """
 
 from __future__ import annotations
