@@ -8,35 +8,16 @@ previous operator version may hand its result to this one after an upgrade.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from payload_operator.api.base import ApiModel
 from payload_operator.api.spec import IntegrityMode, RunnerType
 
 GIB = 1 << 30
-
-
-def _utc(value: Any) -> Any:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if isinstance(value, datetime) and value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value
-
-
-Time = Annotated[
-    datetime,
-    BeforeValidator(_utc),
-    PlainSerializer(
-        lambda moment: moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
-        return_type=str,
-    ),
-]
-"""An RFC 3339 UTC time, written with whole seconds as Kubernetes writes times."""
 
 
 class RunOutcome(StrEnum):
@@ -338,9 +319,6 @@ class IntegrityResult(ResultModel):
     """Seconds the run took (the slowest shard; in status, the whole run)."""
 
 
-RunResult = RetentionResult | IntegrityResult
-
-
 # ---- the run as status records it ----
 
 
@@ -376,13 +354,13 @@ class ActiveRun(ApiModel):
 
     id: str
     """The run's id."""
-    start_time: Time
+    start_time: datetime
     """When it started."""
     runner: RunnerType
     """Job or InProcess."""
     shards: Annotated[int, Field(ge=1, json_schema_extra={"x-kubernetes-int-or-string": True})]
     """How many shards (the previous version wrote a string; read alike)."""
-    deadline: Time
+    deadline: datetime
     """When the operator gives up waiting for results."""
     job_names: Annotated[list[str], Field(max_length=16)] = []
     """The run's Jobs, one per shard (Job runner)."""
