@@ -459,6 +459,9 @@ sha256sum reads files only, so it has no S3 row; rclone needs `--download` on S3
 Reading the table:
 - The project and the SDK loop *verify* (sha256 against the key, or size and sha256 against the
   reference); sha256sum and rclone only print hashes, a comparison would come on top.
+- "{BOTOCORE_READS}" swaps only the read path for `get_object` + `iter_chunks` (botocore's signing,
+  pool and retries, no quick ACK); "{BOTOCORE_TIMESTAMPS}" swaps only the listing's timestamp parser.
+  Both run in the same round-robin as the project, so their ratios above hold whatever the machine's load.
 - Every project row includes {overhead:.2f} s of interpreter start-up and imports (best
   `payload-operator integrity --help`); rclone starts in a few milliseconds.
 - The project's peak RSS is the same for {args.max_mib} MiB and {args.big_mib} MiB objects: it streams each object
