@@ -70,8 +70,7 @@ def namespace_maker(cluster: Cluster) -> Callable[[str], str]:
 
 def measure(plan: scale.ScalePlan, workdir: Path) -> scale.ScaleReport:
     with start_cluster() as cluster, start_moto() as moto:
-        cluster.kubectl("apply", "--validate=false", "-f", str(CRD))
-        cluster.kubectl("wait", "--for=condition=established", "--timeout=60s", f"crd/{CRD_NAME}")
+        cluster.install_crd(CRD, CRD_NAME)
         tokens = Tokens(admin=ADMIN_TOKEN, operator="bench-operator-role", worker="bench-worker-role")
         with (
             EmulatedServer(tokens=tokens, namespaces=[], local_root=workdir / "payloads") as server,

@@ -52,6 +52,7 @@ from devkit.procs import (
     tail,
     wait_until_ready,
 )
+from devkit.waiting import wait_for
 
 ETCD_BIN = os.environ.get("PAYLOAD_OPERATOR_ETCD", "etcd")
 # captured once, before any fixture can export KUBECONFIG for an operator under test
@@ -178,6 +179,25 @@ class Cluster:
                 return False
             raise
         return True
+
+    def wait_established(self, *crd_names: str, timeout: float = 120.0) -> None:
+        """Until the API server serves each CRD (its Established condition is True).
+
+        Polled through the API rather than `kubectl wait`: kubectl 1.20 fails at once, instead of waiting,
+        when a CRD applied a moment ago has no status yet, which a busy API server shows for a while."""
+
+        def established(name: str) -> bool:
+            crd = self.api("GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
+            conditions = (crd.get("status") or {}).get("conditions") or []
+            return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
+
+        for name in crd_names:
+            wait_for(lambda name=name: established(name), timeout, interval=0.2, message=f"CRD {name} established")
+
+    def install_crd(self, path: Path, name: str) -> None:
+        """Apply a CRD manifest (--validate=false: 1.20's client schema predates CEL fields) and wait for it."""
+        self.kubectl("apply", "--validate=false", "-f", str(path))
+        self.wait_established(name)
 
     # ----------------------------------------------------------------- identities
     def write_kubeconfig(

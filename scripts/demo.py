@@ -99,13 +99,7 @@ def main() -> int:
     ):
         print(f"Durable Workflow server emulator at {server.url}", flush=True)
         created = external_leftovers(cluster) if args.use_kubeconfig else None
-        cluster.kubectl("apply", "--validate=false", "-f", str(REPO / "crds" / "externalpayloadstorages.yaml"))
-        cluster.kubectl(
-            "wait",
-            "--for=condition=established",
-            "--timeout=60s",
-            f"crd/{CRD}",
-        )
+        cluster.install_crd(REPO / "crds" / "externalpayloadstorages.yaml", CRD)
         # the admin's tenant policy (docs/security.md): the emulator on loopback, the payloads in the workdir
         demo_policy = {
             "endpoints": [{"hosts": ["127.0.0.1"], "uses": ["server"], "namespaces": [NAMESPACE]}],

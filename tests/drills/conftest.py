@@ -43,8 +43,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def drill_cluster() -> Iterator[Cluster]:
     with start_cluster() as cluster:
-        cluster.kubectl("apply", "--validate=false", "-f", str(CRD))
-        cluster.kubectl("wait", "--for=condition=established", "--timeout=60s", f"crd/{CRD_NAME}")
+        cluster.install_crd(CRD, CRD_NAME)
         yield cluster
 
 

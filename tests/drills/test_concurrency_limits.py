@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from devkit.cluster import Cluster
 from devkit.dw_emulator import EmulatedServer
 from devkit.faultproxy import Exchange, FaultProxy
@@ -53,7 +54,17 @@ def run_fleet(
     return [e for e in proxy.requests.all() if e.finished is not None]
 
 
-def test_one_worker_and_one_namespace_at_a_time_never_overlap_at_the_server(
+@pytest.mark.parametrize(
+    ("limit", "overlap"),
+    [
+        (1, False),  # one resource at a time, one namespace at a time: the server never has two requests
+        (3, True),  # raised: one resource's three namespaces start together, so those overlap whatever the timing
+    ],
+    ids=["limits-at-1-serialise", "raised-limits-overlap"],
+)
+def test_reconcile_and_namespace_limits_bound_requests_in_flight_at_the_server(
+    limit: int,
+    overlap: bool,
     drill_cluster: Cluster,
     drill_namespace: str,
     dw_server: Callable[..., EmulatedServer],
@@ -63,25 +74,11 @@ def test_one_worker_and_one_namespace_at_a_time_never_overlap_at_the_server(
     server = dw_server(NAMESPACES)
     proxy = fault_proxy(server.url)
     operator = operator_with(
-        PAYLOAD_OPERATOR_MAX_RECONCILE_WORKERS="1", PAYLOAD_OPERATOR_NAMESPACE_SYNC_CONCURRENCY="1"
+        PAYLOAD_OPERATOR_MAX_RECONCILE_WORKERS=str(limit), PAYLOAD_OPERATOR_NAMESPACE_SYNC_CONCURRENCY=str(limit)
     )
     seen = run_fleet(drill_cluster, drill_namespace, server, proxy, operator)
     assert len(seen) >= len(RESOURCES) * len(NAMESPACES), "every resource synced every namespace"
-    assert most_in_flight(seen) == 1
-
-
-def test_raised_limits_let_the_same_fleet_overlap(
-    drill_cluster: Cluster,
-    drill_namespace: str,
-    dw_server: Callable[..., EmulatedServer],
-    fault_proxy: Callable[[str], FaultProxy],
-    operator_with: Callable[..., OperatorProcess],
-) -> None:
-    server = dw_server(NAMESPACES)
-    proxy = fault_proxy(server.url)
-    operator = operator_with(
-        PAYLOAD_OPERATOR_MAX_RECONCILE_WORKERS="3", PAYLOAD_OPERATOR_NAMESPACE_SYNC_CONCURRENCY="3"
-    )
-    seen = run_fleet(drill_cluster, drill_namespace, server, proxy, operator)
-    # one resource's three namespaces start together, so at least those overlap whatever the timing
-    assert most_in_flight(seen) >= len(NAMESPACES)
+    if overlap:
+        assert most_in_flight(seen) >= len(NAMESPACES)
+    else:
+        assert most_in_flight(seen) == 1

@@ -33,8 +33,7 @@ def apply(cluster: Cluster, docs: Iterable[Mapping[str, Any]], *, dry_run: bool 
 
 def wait_established(cluster: Cluster, *crd_names: str) -> None:
     """Until the API server serves the CRDs."""
-    for name in crd_names:
-        cluster.kubectl("wait", "--for=condition=established", "--timeout=60s", f"crd/{name}")
+    cluster.wait_established(*crd_names)
 
 
 def delete_crds(cluster: Cluster, *crd_names: str) -> None:

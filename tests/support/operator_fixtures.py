@@ -33,13 +33,7 @@ ADMIN_TOKEN = "adm-7f3e9c1b2a"  # a distinctive value the secret-leak checks sea
 @pytest.fixture(scope="session")
 def crd(kube_cluster: Cluster) -> Cluster:
     """The CRD installed and established (--validate=false: 1.20's client schema predates CEL fields)."""
-    kube_cluster.kubectl("apply", "--validate=false", "-f", str(CRD))
-    kube_cluster.kubectl(
-        "wait",
-        "--for=condition=established",
-        "--timeout=60s",
-        "crd/externalpayloadstorages.payloads.durable-workflow.io",
-    )
+    kube_cluster.install_crd(CRD, "externalpayloadstorages.payloads.durable-workflow.io")
     return kube_cluster
 
 

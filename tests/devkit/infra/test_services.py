@@ -165,7 +165,7 @@ INFRA_GROUP = "infra.payload-operator.test"
 def test_cluster_crd_and_custom_resource(kube_cluster: Cluster, kube_namespace: str) -> None:
     group = INFRA_GROUP
     kube_cluster.kubectl("apply", "-f", "-", input=json.dumps(_crd(group)))
-    kube_cluster.kubectl("wait", "--for=condition=established", "--timeout=60s", f"crd/widgets.{group}")
+    kube_cluster.wait_established(f"widgets.{group}")
     cr = {"apiVersion": f"{group}/v1", "kind": "Widget", "metadata": {"name": "w1"}, "spec": {"size": 3}}
     kube_cluster.kubectl("apply", "-n", kube_namespace, "-f", "-", input=json.dumps(cr))
     got = json.loads(kube_cluster.kubectl("get", f"widgets.{group}", "w1", "-n", kube_namespace, "-o", "json").stdout)
