@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +21,7 @@ from devkit.waiting import wait_for
 
 from payload_operator.cli.kubectl_eps.kubectl import Kubectl
 from payload_operator.cli.kubectl_eps.verify import shards_done
+from tests.cli.plugin import kubectl_eps
 from tests.support.operator_fixtures import (
     ADMIN_TOKEN,
     CRD,
@@ -35,22 +33,11 @@ from tests.support.operator_fixtures import (
 )
 from tests.support.tenant import edit_tenant
 
-PLUGIN_DIR = Path(sys.executable).parent  # where the console script kubectl-eps is installed
 CRD_NAME = "externalpayloadstorages.payloads.durable-workflow.io"
 
 
 def stamp(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
-
-
-def kubectl_eps(cluster: Cluster, *args: str, kubeconfig: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """`kubectl eps ...` as a user types it: kubectl finds the plugin on PATH; KUBECONFIG says where to go."""
-    env = cluster.env() | {"PATH": f"{PLUGIN_DIR}{os.pathsep}{os.environ['PATH']}", "KUBECTL": cluster.kubectl_bin}
-    if kubeconfig is not None:
-        env["KUBECONFIG"] = str(kubeconfig)
-    return subprocess.run(
-        [cluster.kubectl_bin, "eps", *args], env=env, capture_output=True, text=True, timeout=600, check=False
-    )
 
 
 def resource(namespace: str, name: str) -> dict[str, Any]:
