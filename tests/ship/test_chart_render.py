@@ -15,6 +15,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from payload_operator.core.config import OperatorConfig
 from tests.ship.chart import (
     CHART,
     EXTRA_ALERT,
@@ -163,6 +164,18 @@ def test_image_digest_wins_and_config_becomes_environment() -> None:
     assert env["PAYLOAD_OPERATOR_MAX_RECONCILE_WORKERS"] == "4"
     assert env["PAYLOAD_OPERATOR_MAX_IN_PROCESS_SHARDS"] == "3"
     assert env["PAYLOAD_OPERATOR_NAMESPACE_SYNC_CONCURRENCY"] == "2"
+
+
+def test_a_storage_price_reaches_the_operator_setting_and_none_leaves_it_unset(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    priced = operator_container(render({"usage": {"pricePerGiBMonth": 0.023}}))
+    env = {e["name"]: e.get("value") for e in priced["env"]}
+    name = "PAYLOAD_OPERATOR_USAGE_PRICE_PER_GIB_MONTH"
+    monkeypatch.setenv(name, str(env[name]))
+    assert OperatorConfig().usage_price_per_gib_month == 0.023
+    unpriced = operator_container(render({}))
+    assert name not in {e["name"] for e in unpriced["env"]}
 
 
 def test_namespaced_rbac_is_roles_in_the_watched_namespaces_with_pinned_secrets() -> None:
