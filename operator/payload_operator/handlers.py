@@ -157,24 +157,28 @@ async def _policy_pass(
     if isinstance(parsed, engine.PassResult):
         result = parsed
     else:
-        result = await engine.reconcile_policy(
-            parsed,
-            observed,
-            memo.kube,
-            state,
-            memo.admission,
-            namespace_concurrency=CONFIG.namespace_sync_concurrency,
-        )
+        with metrics.timed_pass("policy"):
+            result = await engine.reconcile_policy(
+                parsed,
+                observed,
+                memo.kube,
+                state,
+                memo.admission,
+                namespace_concurrency=CONFIG.namespace_sync_concurrency,
+            )
+    metrics.record_pass_errors("policy", result.change.conditions)
     engine.record_outcome(state, result)
     add(patch, result.change, observed)
     _post_events(observed, result.events)
 
 
 async def _sweep_pass(observed: dict[str, Any], resource: Resource, patch: kopf.Patch, memo: kopf.Memo) -> None:
-    swept = await reconcile_lifecycle(
-        memo.kube, resource, observed.get("status"), spec_changed=False, sweep=True, admission=memo.admission
-    )
+    with metrics.timed_pass("sweep"):
+        swept = await reconcile_lifecycle(
+            memo.kube, resource, observed.get("status"), spec_changed=False, sweep=True, admission=memo.admission
+        )
     if swept is not None:
+        metrics.record_pass_errors("sweep", swept.change.conditions)
         engine.record_conditions(resource, swept.change.conditions)
         add(patch, swept.change, observed)
 
@@ -204,8 +208,10 @@ async def tick(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) ->
         if isinstance(parsed, engine.PassResult):
             return  # scheduled runs wait for a valid spec; the policy pass reports the invalid one
         # Scheduled runs (retention, integrity): payload_operator.scheduler.framework decides and records.
-        runs = await tick_runs(observed, memo.kube, CONFIG, RUN_KINDS, memo.runs, resource=parsed)
+        with metrics.timed_pass("runs"):
+            runs = await tick_runs(observed, memo.kube, CONFIG, RUN_KINDS, memo.runs, resource=parsed)
         if runs.change is not None:
+            metrics.record_pass_errors("runs", runs.change.conditions)
             add(patch, runs.change, observed)
         for key, value in runs.annotations.items():  # an answered run-now request (scheduler/on_demand.py)
             patch.metadata.annotations[key] = value
@@ -240,26 +246,28 @@ async def finalize(body: kopf.Body, retry: int, memo: kopf.Memo, logger: kopf.Lo
         return  # an invalid spec never reached the server
     spec = parsed.spec
     async with _turn(memo):
-        lifecycle_failure = await release_lifecycle(memo.kube, parsed, memo.admission)
-        try:
-            await memo.admission.check(parsed)
-            token = await memo.kube.read_secret_key(
-                parsed.namespace, spec.server.token_secret_ref.name, spec.server.token_secret_ref.key
-            )
-            ca_bundle = await server_ca_bundle(memo.kube, parsed)
-            peer_check = await memo.admission.server_peer_check(parsed)
-            async with ServerClient.for_server(spec.server, token, ca_bundle, peer_check=peer_check) as client:
-                failures = await disable_all(client, spec)
-        except DELETION_FAILURES as exc:
-            failures = [str(exc)]
-        except Exception as exc:
-            logger.exception("disabling the server policies failed unexpectedly")
-            failures = [f"unexpected {type(exc).__name__} (see the operator log)"]
+        with metrics.timed_pass("deletion"):
+            lifecycle_failure = await release_lifecycle(memo.kube, parsed, memo.admission)
+            try:
+                await memo.admission.check(parsed)
+                token = await memo.kube.read_secret_key(
+                    parsed.namespace, spec.server.token_secret_ref.name, spec.server.token_secret_ref.key
+                )
+                ca_bundle = await server_ca_bundle(memo.kube, parsed)
+                peer_check = await memo.admission.server_peer_check(parsed)
+                async with ServerClient.for_server(spec.server, token, ca_bundle, peer_check=peer_check) as client:
+                    failures = await disable_all(client, spec)
+            except DELETION_FAILURES as exc:
+                failures = [str(exc)]
+            except Exception as exc:
+                logger.exception("disabling the server policies failed unexpectedly")
+                failures = [f"unexpected {type(exc).__name__} (see the operator log)"]
     if lifecycle_failure:
         failures.append(lifecycle_failure)
     if not failures:
         logger.info("server policies disabled in %d namespace(s)", len(spec.server.namespaces))
         return
+    metrics.PASS_ERRORS.labels("deletion", "DeletionFailed").inc()
     if retry + 1 < CONFIG.deletion_attempts:
         raise kopf.TemporaryError("; ".join(failures), delay=CONFIG.deletion_retry_delay)
     kopf.event(

@@ -39,9 +39,15 @@ def exported() -> dict[str, set[str]]:
         )
         if not isinstance(name, str) or labels is None:
             continue
-        suffixes = {"counter": ("_total", "_created"), "info": ("_info",), "gauge": ("",)}.get(str(kind), ("",))
+        suffixes = {
+            "counter": ("_total", "_created"),
+            "info": ("_info",),
+            "gauge": ("",),
+            "histogram": ("_bucket", "_count", "_sum", "_created"),
+        }.get(str(kind), ("",))
         for suffix in suffixes:
-            series[name + suffix] = set(labels) | ({"version"} if kind == "info" else set())
+            extra = {"version"} if kind == "info" else {"le"} if suffix == "_bucket" else set()
+            series[name + suffix] = set(labels) | extra
     return series
 
 
