@@ -94,3 +94,18 @@ async def test_a_request_for_a_kind_without_spec_is_dropped_unrun() -> None:
     result = await tick(cluster)
     assert result.annotations == {RUN_NOW_ANNOTATION: None}
     assert "activeRun" not in cluster.block
+
+
+async def test_a_request_seen_on_a_body_older_than_the_finish_of_the_last_run_waits_for_the_next_tick() -> None:
+    kind = BlockingKind()
+    cluster = Cluster(kind, runner={"type": "InProcess", "shards": 1, "activeDeadlineSeconds": 604800})
+    cluster.body["metadata"]["resourceVersion"] = "1"
+    await cluster.tick(CREATED)
+    before_finish = copy.deepcopy(cluster.body)  # still shows the run as active
+    kind.release.set()
+    await cluster.until_finished(CREATED)
+    ask(cluster, "retention")  # the request lands while Kopf still holds the older body
+    stale = before_finish | {"metadata": before_finish["metadata"] | {"annotations": {RUN_NOW_ANNOTATION: "retention"}}}
+    assert (await tick(cluster, stale)).annotations == {}  # not started, so not answered
+    assert (await tick(cluster)).annotations == {RUN_NOW_ANNOTATION: None}
+    assert cluster.block["activeRun"]["id"] == "20260301-121700"

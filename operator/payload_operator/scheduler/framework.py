@@ -135,7 +135,8 @@ async def tick_runs(
             metrics.record_condition(resource, condition)
     generation = int(body.get("metadata", {}).get("generation") or 0)
     change = StatusChange(conditions=conditions, fields=fields, generation=generation) if fields or conditions else None
-    return TickResult(change, tick.events, on_demand.annotation_after(tick.asked, tick.waiting))
+    unrunnable = {kind for kind in tick.asked if kind not in kinds or getattr(resource.spec, kind, None) is None}
+    return TickResult(change, tick.events, on_demand.annotation_after(tick.asked, tick.answered | unrunnable))
 
 
 @dataclass
@@ -197,7 +198,7 @@ class _Tick:
         self.admission = admission_for(config)
         self.events: list[EventNote] = []
         self.asked = on_demand.requested(body)
-        self.waiting: set[str] = set()  # asked-for kinds that wait for an active run to end
+        self.answered: set[str] = set()  # asked-for kinds whose run was started (a kind still running waits)
         self.version = str(body.get("metadata", {}).get("resourceVersion") or "")
 
     async def advance(
@@ -219,13 +220,13 @@ class _Tick:
                 active = None
         if name in self.asked and settings is not None:
             if self.state.answered(self.resource.uid, name, self.version):
+                self.answered.add(name)  # started from this very body: it is stale
                 return None
-            if active is not None:
-                self.waiting.add(name)
-            else:
+            if active is None:
                 book, start_condition = await self._start(name, kind, book, run_id_for(self.now))
                 condition = start_condition or condition
                 self.state.remember_answered(self.resource.uid, name, self.version)
+                self.answered.add(name)
                 active = book.active_run
         if (last_success := parse_time(book.last_successful_time)) is not None:
             metrics.record_last_success(self.resource, name, last_success.timestamp())

@@ -26,8 +26,12 @@ def requested(body: Mapping[str, Any]) -> frozenset[str]:
     return frozenset(kind.strip() for kind in value.split(",") if kind.strip())
 
 
-def annotation_after(asked: Collection[str], waiting: Collection[str]) -> dict[str, str | None]:
-    """The annotation change once the kinds not `waiting` are answered: {} when nothing changes, None removes it."""
-    if set(asked) == set(waiting):
+def annotation_after(asked: Collection[str], answered: Collection[str]) -> dict[str, str | None]:
+    """The annotation change once `answered` kinds are taken out of `asked`: {} when none was, None removes it.
+
+    A kind is taken out only when its run was started (or it cannot run), never because a tick skipped it, so
+    a request that meets a stale body waits for the next tick instead of being lost."""
+    done = set(asked) & set(answered)
+    if not done:
         return {}
-    return {RUN_NOW_ANNOTATION: ",".join(sorted(waiting)) or None}
+    return {RUN_NOW_ANNOTATION: ",".join(sorted(set(asked) - done)) or None}
