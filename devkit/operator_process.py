@@ -3,17 +3,22 @@
 Configured only through KUBECONFIG and PAYLOAD_OPERATOR_* variables, like a pod. `kill()` sends SIGKILL
 to the whole process group (what the kubelet does when a pod is killed or OOM-killed), `start()`
 after it is the pod's restart; the log file keeps every incarnation's output for the secret scans.
+The chart tests start it with the command line and environment of the rendered Deployment instead
+(`command` and `underlay`).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from devkit.procs import ManagedProcess, free_ports, http_responds, wait_until_ready
 from devkit.settings import OPERATOR_ENV
@@ -21,15 +26,36 @@ from devkit.waiting import wait_for
 
 FAST = OPERATOR_ENV  # injected intervals (the production code path, sooner) and the suite's tenant policy
 START_TIMEOUT = 90.0
+Command = Callable[[str, str], list[str]]
+"""The operator's command line, given its local liveness and readiness URLs."""
+
+
+def standalone_command(liveness: str, readiness: str) -> list[str]:
+    """`payload-operator run` on every namespace, without peering (the drills' default)."""
+    argv = [sys.executable, "-m", "payload_operator", "run", "-A", "--standalone"]
+    return [*argv, f"--liveness={liveness}", f"--readiness={readiness}"]
 
 
 class OperatorProcess:
     """One operator deployment: start, kill -9, start again; logs appended to one file."""
 
-    def __init__(self, kubeconfig: Path, workdir: Path, *, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        kubeconfig: Path,
+        workdir: Path,
+        *,
+        env: Mapping[str, str] | None = None,
+        command: Command = standalone_command,
+        underlay: Mapping[str, str] | None = None,
+        name: str = "operator",
+    ) -> None:
+        """`env` overrides everything; `underlay` is what the test settings override (a chart's pod env)."""
         self.kubeconfig = kubeconfig
-        self.log_path = workdir / "operator.log"
+        self.name = name
+        self.log_path = workdir / f"{name}.log"
         self.extra_env = dict(env or {})
+        self.underlay = dict(underlay or {})
+        self.command = command
         self.process: ManagedProcess | None = None
         self.starts = 0
         self.metrics_port = 0
@@ -40,6 +66,7 @@ class OperatorProcess:
         base = {k: v for k, v in os.environ.items() if not k.startswith("PAYLOAD_OPERATOR_") and k != "KUBECONFIG"}
         return (
             base
+            | self.underlay
             | FAST
             | {
                 "KUBECONFIG": str(self.kubeconfig),
@@ -55,12 +82,12 @@ class OperatorProcess:
         self.metrics_port, self.liveness_port, self.readiness_port = free_ports(3)
         liveness = f"http://127.0.0.1:{self.liveness_port}/healthz"
         readiness = f"http://127.0.0.1:{self.readiness_port}/readyz"
-        argv = [sys.executable, "-m", "payload_operator", "run", "-A", "--standalone"]
-        argv += [f"--liveness={liveness}", f"--readiness={readiness}"]
+        argv = self.command(liveness, readiness)
         self.starts += 1
         with self.log_path.open("a") as log:
-            log.write(f"\n===== drill: operator start #{self.starts} =====\n")
-        self.process = ManagedProcess(f"operator-{self.starts}", argv, self.log_path, env=self.environment())
+            # one JSON object like the operator's own lines, so a --log-format=json check reads the file whole
+            log.write(json.dumps({"devkit": f"{self.name} start #{self.starts}"}) + "\n")
+        self.process = ManagedProcess(f"{self.name}-{self.starts}", argv, self.log_path, env=self.environment())
         try:
             wait_until_ready(
                 lambda: http_responds(liveness), timeout=START_TIMEOUT, what="operator", procs=[self.process]
@@ -115,6 +142,17 @@ class OperatorProcess:
         """The operator neither crashed nor stopped answering its liveness probe."""
         assert self.alive(), f"the operator exited:\n{self.log[-4000:]}"
         wait_for(self.healthy, 60, message="operator liveness probe")
+
+    def samples(self, series: str, /, **labels: str) -> list[float]:
+        """Values of the exposed samples called `series` whose labels include `labels`."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as response:
+            text = response.read().decode()
+        return [
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == series and labels.items() <= sample.labels.items()
+        ]
 
     @property
     def log(self) -> str:
