@@ -125,6 +125,15 @@ def owned_by(obj: Mapping[str, Any], uid: str) -> bool:
     return any(isinstance(ref, dict) and ref.get("uid") == uid for ref in references)
 
 
+def _carries(current: dict[str, Any], meta: dict[str, Any]) -> bool:
+    """Whether `current` already has every label and annotation of `meta` (others may add their own)."""
+    have = current.get("metadata") or {}
+    return all(
+        all((have.get(kind) or {}).get(k) == v for k, v in (meta.get(kind) or {}).items())
+        for kind in ("labels", "annotations")
+    )
+
+
 def _path(api_version: str, plural: str, namespace: str | None, name: str | None = None, sub: str = "") -> str:
     root = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
     ns = f"/namespaces/{namespace}" if namespace else ""
@@ -225,7 +234,8 @@ class KubeClient:
         return values[key]
 
     async def apply_owned(self, obj: dict[str, Any], *, compare: tuple[str, ...] = ("data",)) -> bool:
-        """Server-side apply `obj` when it is missing or its compared fields or labels differ; True when written.
+        """Server-side apply `obj` when it is missing or its compared fields, labels or annotations differ; True
+        when written.
 
         A same-named object that does not list `obj`'s owner among its owner references is someone
         else's: it raises ObjectNotOwned and stays as it is. Apply (fieldManager FIELD_MANAGER, forced: the
@@ -247,10 +257,7 @@ class KubeClient:
                     f"{obj['kind']} {meta['namespace']}/{meta['name']} exists and is not owned by this resource; "
                     "left untouched: delete or rename it"
                 )
-            current_labels = current.get("metadata", {}).get("labels") or {}
-            if all(current.get(field) == obj.get(field) for field in compare) and all(
-                current_labels.get(k) == v for k, v in (meta.get("labels") or {}).items()
-            ):
+            if all(current.get(field) == obj.get(field) for field in compare) and _carries(current, meta):
                 return False
             obj = obj | {"metadata": meta | {"uid": current["metadata"]["uid"]}}
         await self.call(

@@ -442,6 +442,17 @@ def _no_lifecycle_under_payloads() -> dict[str, object]:
     return {"required": ["lifecycle", "prefix"], "properties": {"prefix": {"pattern": PAYLOAD_SEGMENT_PATTERN}}}
 
 
+class PublishSpec(ApiModel):
+    """What happens when the published Secret or ConfigMap changes."""
+
+    restart_deployments: Annotated[
+        list[Annotated[str, Field(max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)]], Field(max_length=16)
+    ] = []
+    """Deployments in the resource's own namespace whose pods the operator restarts (a pod-template annotation,
+    like `kubectl rollout restart`) when the published content hash changes; the admin allows it per namespace
+    (chart value rbac.restartDeploymentsNamespaces)."""
+
+
 class ExternalPayloadStorageSpec(ApiModel):
     """Declares where a Durable Workflow server's large payloads live and how they are kept."""
 
@@ -489,6 +500,8 @@ class ExternalPayloadStorageSpec(ApiModel):
     """Scheduled integrity verification; omit to disable."""
     runner: RunnerSpec = RunnerSpec()
     """How retention and integrity runs execute."""
+    publish: PublishSpec = PublishSpec()
+    """Rollouts of consumers when the published objects change."""
 
     @model_validator(mode="after")
     def _check_cross_field_rules(self) -> ExternalPayloadStorageSpec:

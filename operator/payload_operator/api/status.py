@@ -180,6 +180,20 @@ class IntegrityStatus(RunBookkeeping):
     """The last finished run: counts, the first bad entries and notes."""
 
 
+class PublishedStatus(ApiModel):
+    """Content hashes of the published objects, as their annotation payloads.durable-workflow.io/content-hash
+    carries them: a rollout can key on them."""
+
+    content_hash: Annotated[str, Field(max_length=64)]
+    """Of everything published (policy ConfigMap and server env Secret): what restartDeployments keys on."""
+    policy_hash: Annotated[str, Field(max_length=64)]
+    """Of the <name>-policy ConfigMap's data."""
+    server_env_hash: Annotated[str | None, Field(max_length=64)] = None
+    """Of the <name>-server-env Secret's data (S3 only)."""
+    restarted: Annotated[list[Annotated[str, Field(max_length=253)]], Field(max_length=16)] = []
+    """The Deployments whose pod template carries content_hash (restarted for it, or already on it)."""
+
+
 class ExternalPayloadStorageStatus(ApiModel):
     """Observed state of an ExternalPayloadStorage."""
 
@@ -205,6 +219,8 @@ class ExternalPayloadStorageStatus(ApiModel):
     """Retention runs, when spec.retention is set."""
     integrity: IntegrityStatus | None = None
     """Integrity runs, when spec.integrity is set."""
+    published: PublishedStatus | None = None
+    """What was last published, by content hash."""
 
 
 STRING_MAX = 1024

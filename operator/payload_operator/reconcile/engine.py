@@ -34,7 +34,7 @@ from payload_operator.planning.policy_report import EventNote, build_report
 from payload_operator.planning.readiness import ready_inputs
 from payload_operator.planning.status_change import StatusChange
 from payload_operator.planning.tenancy import DENIED, refusal_message
-from payload_operator.reconcile import published
+from payload_operator.reconcile import published, rollout
 from payload_operator.reconcile.lifecycle import reconcile_lifecycle, sweep_due
 from payload_operator.reconcile.policy import sync_all
 
@@ -180,9 +180,13 @@ async def _policy_pass(
     events = list(report.events)
     if manage and report.healthy:
         try:
-            await published.publish(kube, resource, body)
+            done = await published.publish(kube, resource, body)
+            names = spec.publish.restart_deployments
+            restarted = await rollout.restart_on_change(kube, resource.namespace, names, done.content_hash)
+            fields["published"] = done.model_copy(update={"restarted": restarted}).to_wire()
         except KubeError as exc:
-            report.conditions.append(false(ConditionType.POLICY_SYNCED, published.failure_reason(exc), str(exc)))
+            reason = exc.reason if isinstance(exc, rollout.RestartFailed) else published.failure_reason(exc)
+            report.conditions.append(false(ConditionType.POLICY_SYNCED, reason, str(exc)))
             report.healthy = False
     state.last_generation = generation
     lifecycle = await reconcile_lifecycle(
