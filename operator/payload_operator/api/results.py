@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from payload_operator.api.base import ApiModel
 from payload_operator.api.spec import IntegrityMode, RunnerType
@@ -367,6 +367,12 @@ class ActiveRun(ApiModel):
     jobs: str | None = None
     """Deprecated: the Job names comma-joined, as the previous version wrote them. Declared so the API server
     keeps it until the operator has read it into jobNames; never written."""
+
+    @field_validator("start_time", "deadline")
+    @classmethod
+    def _whole_seconds(cls, moment: datetime) -> datetime:
+        """Times in status have whole seconds, as Kubernetes writes them (recentRuns repeats startTime)."""
+        return moment.replace(microsecond=0)
 
     @model_validator(mode="before")
     @classmethod
