@@ -4,14 +4,16 @@ advance the scheduled runs, and that one tick parses the resource once and hands
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+import importlib
+import sys
+from collections.abc import Callable, Coroutine, Iterator
+from types import ModuleType
 from typing import Any, cast
 
 import kopf
 import pytest
 from prometheus_client import REGISTRY
 
-from payload_operator import handlers
 from payload_operator.api import resource as resource_module
 from payload_operator.api.resource import Resource
 from payload_operator.api.status import ConditionType
@@ -30,7 +32,9 @@ PAST, FUTURE = "2000-01-01T00:00:00Z", "2999-01-01T00:00:00Z"
 class Passes:
     """Stand-ins for the passes the handler chooses between; they record what they were given."""
 
-    def __init__(self) -> None:
+    def __init__(self, handlers: ModuleType) -> None:
+        self.handlers = handlers
+        self.state = engine.ResourceState(Backoff(5.0, 300.0), last_policy_check=float("-inf"))  # never checked
         self.policy: list[Resource] = []
         self.sweeps: list[Resource] = []
         self.runs: list[Resource | None] = []
@@ -52,8 +56,26 @@ class Passes:
 
 
 @pytest.fixture
-def passes(monkeypatch: pytest.MonkeyPatch) -> Passes:
-    fake = Passes()
+def handlers() -> Iterator[ModuleType]:
+    """payload_operator.handlers for this test only. Its settings are read at import, and the suite's in-process
+    operator imports it with the suite's settings: so it is imported into a throwaway Kopf registry and
+    forgotten afterwards (left alone when something imported it already)."""
+    name = "payload_operator.handlers"
+    if name in sys.modules:
+        yield sys.modules[name]
+        return
+    registry = kopf.get_default_registry()
+    kopf.set_default_registry(kopf.OperatorRegistry())
+    try:
+        yield importlib.import_module(name)
+    finally:
+        sys.modules.pop(name, None)
+        kopf.set_default_registry(registry)
+
+
+@pytest.fixture
+def passes(monkeypatch: pytest.MonkeyPatch, handlers: ModuleType) -> Passes:
+    fake = Passes(handlers)
     parse = resource_module.resource_from_body
 
     def counted(body: Any) -> Resource:
@@ -68,16 +90,15 @@ def passes(monkeypatch: pytest.MonkeyPatch) -> Passes:
     return fake
 
 
-def _memo() -> kopf.Memo:
+def _memo(passes: Passes) -> kopf.Memo:
     memo = kopf.Memo(kube=None, admission=None, runs=None, reconcile_slots=asyncio.Semaphore(1))
-    state = engine.ResourceState(Backoff(5.0, 300.0), last_policy_check=float("-inf"))  # never checked
-    memo[handlers.STATE_KEY] = state
+    memo[passes.handlers.STATE_KEY] = passes.state
     return memo
 
 
-def _tick(raw: dict[str, Any], memo: kopf.Memo) -> kopf.Patch:
+def _tick(passes: Passes, raw: dict[str, Any], memo: kopf.Memo) -> kopf.Patch:
     patch = kopf.Patch()
-    tick = cast(Callable[..., Coroutine[Any, Any, None]], handlers.tick)
+    tick = cast(Callable[..., Coroutine[Any, Any, None]], passes.handlers.tick)
     asyncio.run(tick(body=kopf.Body(cast(kopf.RawBody, raw)), patch=patch, memo=memo))
     return patch
 
@@ -91,43 +112,43 @@ def _status_after(patch: kopf.Patch, raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_a_policy_pass_on_the_first_tick_then_only_the_runs_until_the_resync(passes: Passes) -> None:
-    raw, memo = stored_body(), _memo()
-    _tick(raw, memo)
+    raw, memo = stored_body(), _memo(passes)
+    _tick(passes, raw, memo)
     assert len(passes.policy) == 1
     assert passes.runs == passes.policy, "the runs get the very resource the policy pass got"
     assert passes.parses == 1, "one parse per tick"
-    _tick(raw, memo)
+    _tick(passes, raw, memo)
     assert len(passes.policy) == 1, "healthy and within the resync interval: no second pass"
     assert len(passes.runs) == 2, "the scheduled runs advance on every tick"
     assert passes.parses == 2
 
 
 def test_a_failed_pass_is_retried_on_its_backoff_not_on_the_next_tick(passes: Passes) -> None:
-    raw, memo = stored_body(), _memo()
-    memo[handlers.STATE_KEY].backoff.failed(now=float("inf"))  # the next attempt lies beyond any clock
-    _tick(raw, memo)
+    raw, memo = stored_body(), _memo(passes)
+    passes.state.backoff.failed(now=float("inf"))  # the next attempt lies beyond any clock
+    _tick(passes, raw, memo)
     assert passes.policy == []
     assert len(passes.runs) == 1
 
 
 def test_an_invalid_spec_is_reported_and_the_runs_wait(passes: Passes) -> None:
-    raw, memo = stored_body(driver="nfs"), _memo()
-    patch = _tick(raw, memo)
+    raw, memo = stored_body(driver="nfs"), _memo(passes)
+    patch = _tick(passes, raw, memo)
     assert passes.policy == [], "nothing to reconcile: the refusal is the pass"
     assert passes.runs == []
     assert passes.events == ["InvalidSpec"]
     policy = next(c for c in _status_after(patch, raw)["conditions"] if c["type"] == "PolicySynced")
     assert (policy["status"], policy["reason"]) == ("False", "InvalidSpec")
-    assert memo[handlers.STATE_KEY].backoff.failures == 1, "retried on the backoff, never hot-looped"
+    assert passes.state.backoff.failures == 1, "retried on the backoff, never hot-looped"
 
 
 def test_a_due_sweep_runs_between_policy_passes(passes: Passes) -> None:
-    memo = _memo()
-    _tick(stored_body(lifecycle={}) | {"status": {"lifecycle": {"nextSweepTime": FUTURE}}}, memo)
+    memo = _memo(passes)
+    _tick(passes, stored_body(lifecycle={}) | {"status": {"lifecycle": {"nextSweepTime": FUTURE}}}, memo)
     assert (len(passes.policy), passes.sweeps) == (1, []), "the policy pass sweeps itself when due"
-    _tick(stored_body(lifecycle={}) | {"status": {"lifecycle": {"nextSweepTime": FUTURE}}}, memo)
+    _tick(passes, stored_body(lifecycle={}) | {"status": {"lifecycle": {"nextSweepTime": FUTURE}}}, memo)
     assert passes.sweeps == []
-    _tick(stored_body(lifecycle={}) | {"status": {"lifecycle": {"nextSweepTime": PAST}}}, memo)
+    _tick(passes, stored_body(lifecycle={}) | {"status": {"lifecycle": {"nextSweepTime": PAST}}}, memo)
     assert (len(passes.policy), len(passes.sweeps), len(passes.runs)) == (1, 1, 3)
 
 
@@ -140,14 +161,14 @@ def _ready_gauge(raw: dict[str, Any]) -> float | None:
 def test_the_ready_gauge_follows_the_status_the_api_server_stored(passes: Passes) -> None:
     """Set from the body a tick sees, never from a change Kopf may still fail to write."""
     raw = stored_body(name="gauge")
-    memo = _memo()
-    memo[handlers.STATE_KEY].backoff.failed(now=float("inf"))  # no pass: only what is stored counts
-    _tick(raw, memo)
+    memo = _memo(passes)
+    passes.state.backoff.failed(now=float("inf"))  # no pass: only what is stored counts
+    _tick(passes, raw, memo)
     assert _ready_gauge(raw) == 0.0, "no Ready yet"
     ready = {"type": "Ready", "status": "True", "reason": "Ready", "lastTransitionTime": PAST}
-    _tick(raw | {"status": {"conditions": [ready]}}, memo)
+    _tick(passes, raw | {"status": {"conditions": [ready]}}, memo)
     assert _ready_gauge(raw) == 1.0
     metrics.forget(raw["metadata"]["namespace"], "gauge")
     deleting = raw | {"metadata": raw["metadata"] | {"deletionTimestamp": FUTURE}}
-    _tick(deleting | {"status": {"conditions": [ready | {"status": "False"}]}}, memo)
+    _tick(passes, deleting | {"status": {"conditions": [ready | {"status": "False"}]}}, memo)
     assert _ready_gauge(raw) is None, "a resource being deleted gets no series back"
