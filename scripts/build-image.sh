@@ -58,6 +58,7 @@ for tool in dockerd "$DOCKER_CLI" mmdebstrap; do
 done
 CACHE="${PAYLOAD_OPERATOR_CACHE:-$HOME/.cache/payload-operator}/image-build"
 RUNDIR=/run/payload-operator-dockerd
+[ -z "${PAYLOAD_OPERATOR_CACHE:-}" ] || RUNDIR="$RUNDIR-$(echo "$CACHE" | sha256sum | cut -c1-8)"  # one per data root
 mkdir -p "$CACHE" "$RUNDIR"
 exec 8>"$CACHE/lock"   # one private daemon per data root
 flock 8
@@ -67,7 +68,7 @@ docker_() { "$DOCKER_CLI" -H "$SOCK" "$@"; }
 log "starting a private dockerd (data root $CACHE/docker)"
 dockerd --data-root "$CACHE/docker" --exec-root "$RUNDIR/exec" -H "$SOCK" --pidfile "$RUNDIR/docker.pid" \
   --bridge=none --iptables=false --ip6tables=false --ip-masq=false --ip-forward=false \
-  >"$CACHE/dockerd.log" 2>&1 &
+  >"$CACHE/dockerd.log" 2>&1 8>&- &   # not the lock: a daemon outliving a killed build must not hold it
 DOCKERD_PID=$!
 stop_dockerd() {
   kill "$DOCKERD_PID" 2>/dev/null || true
