@@ -91,7 +91,8 @@ def test_the_liveness_probe_keeps_passing_and_the_readiness_probe_makes_the_pod_
     after = release.cluster.api("GET", f"/api/v1/namespaces/{release.namespace}/pods/{name}")
     status = after["status"]["containerStatuses"][0]
     assert (status["restartCount"], status["ready"]) == (0, True)
-    assert after["spec"]["containers"][0]["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "ready"}
+    readiness = after["spec"]["containers"][0]["readinessProbe"]["httpGet"]
+    assert (readiness["path"], readiness["port"]) == ("/readyz", "ready")
     with urllib.request.urlopen(f"http://{after['status']['podIP']}:8082/readyz", timeout=10) as answer:
         assert json.loads(answer.read())["ready"] is True, "the operator reaches the API from its pod"
     warnings = [
