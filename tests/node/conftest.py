@@ -88,7 +88,7 @@ def record_time(name: str, seconds: float) -> None:
 def chart_values(node: NodeCluster, dw: EmulatedServer, tag: str = "", **overrides: Any) -> dict[str, Any]:
     """The chart's values for this node: its operator image (`tag` instead of the image's own), short operator
     intervals, and a tenant policy that admits this node's servers (behind the pods' bridge, or the host address
-    of a user's cluster) and the emulator's payload root."""
+    of a user's cluster) and the emulator's payload root, which the operator pod mounts on the suite's own node."""
     repository, _, image_tag = node.image.rpartition(":")
     values: dict[str, Any] = {
         "image": {
@@ -98,6 +98,7 @@ def chart_values(node: NodeCluster, dw: EmulatedServer, tag: str = "", **overrid
         },
         "config": {"timerInterval": 1, "backoffBase": 1, "backoffMax": 4},
         "runner": {"namespaces": [APPS]},
+        "rbac": {"restartDeploymentsNamespaces": [APPS]},
         "livenessProbe": {"initialDelaySeconds": 5, "periodSeconds": 5},
         "readinessProbe": {"initialDelaySeconds": 2, "periodSeconds": 2},
         "tenantPolicy": {
@@ -105,6 +106,9 @@ def chart_values(node: NodeCluster, dw: EmulatedServer, tag: str = "", **overrid
             "localRoots": [{"path": str(dw.local_root)}],
         },
     }
+    if node.own:  # the operator sweeps local tmp prefixes itself: it mounts the payload root, as users do
+        values["extraVolumes"] = [{"name": "payloads", "hostPath": {"path": str(dw.local_root), "type": "Directory"}}]
+        values["extraVolumeMounts"] = [{"name": "payloads", "mountPath": str(dw.local_root)}]
     return values | overrides
 
 
