@@ -446,7 +446,17 @@ class PublishSpec(ApiModel):
     """What happens when the published Secret or ConfigMap changes."""
 
     restart_deployments: Annotated[
-        list[Annotated[str, Field(max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)]], Field(max_length=16)
+        list[
+            Annotated[
+                str,
+                Field(
+                    max_length=253,
+                    pattern=DNS_SUBDOMAIN_PATTERN,
+                    description="The name of a Deployment in the resource's namespace.",
+                ),
+            ]
+        ],
+        Field(max_length=16),
     ] = []
     """Deployments in the resource's own namespace whose pods the operator restarts (a pod-template annotation,
     like `kubectl rollout restart`) when the published content hash changes; the admin allows it per namespace
