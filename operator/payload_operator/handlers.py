@@ -28,6 +28,7 @@ from payload_operator.api.resource import Resource
 from payload_operator.api.spec import API_GROUP, API_VERSION, PLURAL, DeletionPolicy
 from payload_operator.core import metrics
 from payload_operator.core.backoff import Backoff, EndlessApiRetries
+from payload_operator.core.concurrency import apply_concurrency
 from payload_operator.core.config import OperatorConfig
 from payload_operator.planning.policy_report import EventNote
 from payload_operator.planning.readiness import is_ready
@@ -106,13 +107,6 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     kube: KubeClient | None = memo.get("kube")
     if kube is not None:
         await kube.aclose()
-
-
-def apply_concurrency(settings: kopf.OperatorSettings, memo: kopf.Memo, config: OperatorConfig) -> None:
-    """Bound the work in flight: Kopf's per-resource workers for events, and one shared set of slots that
-    event handlers, timer ticks and deletions take (Kopf's timers do not go through its worker queue)."""
-    settings.queueing.worker_limit = config.max_reconcile_workers
-    memo.reconcile_slots = asyncio.Semaphore(config.max_reconcile_workers)
 
 
 def _lock(memo: kopf.Memo) -> asyncio.Lock:

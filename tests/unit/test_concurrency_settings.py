@@ -9,8 +9,8 @@ import kopf
 import pytest
 from devkit.waiting import async_wait_for
 
+from payload_operator.core.concurrency import apply_concurrency
 from payload_operator.core.config import OperatorConfig
-from payload_operator.handlers import apply_concurrency
 from payload_operator.scheduler.framework import RunnerState
 from payload_operator.scheduler.inprocess_runner import RunKey, ShardWork
 from payload_operator.scheduler.results import ShardOutcome, failed
