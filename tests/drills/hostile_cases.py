@@ -174,6 +174,9 @@ class Answer:
     condition: str = "PolicySynced"
     message: str = ""  # text the condition message must contain
     namespaces: tuple[str, ...] = field(default=("orders",))
+    recovers: bool = True
+    """Whether the resource is Ready again soon after the server behaves; a server that asked to be left alone
+    for ever is left alone for RETRY_AFTER_CAP (15 min), longer than a drill waits."""
 
 
 def _echo_token(server: EmulatedServer) -> object:
@@ -246,7 +249,13 @@ ANSWERS = [
         "VerifyFailed",
         message="read back after write",
     ),
-    Answer("throttled-forever", lambda s: s.faults.set(429, retry_after="inf"), "Throttled", message="429"),
+    Answer(
+        "throttled-forever",
+        lambda s: s.faults.set(429, retry_after="inf"),
+        "Throttled",
+        message="429",
+        recovers=False,
+    ),
     Answer(
         "oversized-error",
         lambda s: s.faults.set(500, body={"message": "E" * 200_000, "reason": "r\n" * 10_000}),
