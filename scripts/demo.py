@@ -43,6 +43,11 @@ def manifests(server: EmulatedServer) -> list[dict[str, object]]:
     example["metadata"]["namespace"] = NAMESPACE
     example["spec"]["server"]["url"] = server.url
     example["spec"]["local"]["path"] = str(server.local_root)
+    # a weekly integrity check of what is stored, so `kubectl eps verify` has something to run (Inventory: the
+    # emulator answers like the captured real server, whose cluster-info names no reference schema); in the
+    # operator's process, since the demo's control plane has no node for Jobs
+    example["spec"]["integrity"] = {"schedule": "@weekly", "mode": "Inventory"}
+    example["spec"]["runner"] = {"type": "InProcess"}
     return [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},
         {
@@ -104,6 +109,7 @@ def main() -> int:
         demo_policy = {
             "endpoints": [{"hosts": ["127.0.0.1"], "uses": ["server"], "namespaces": [NAMESPACE]}],
             "localRoots": [{"path": str(workdir), "namespaces": [NAMESPACE]}],
+            "inProcessNamespaces": [NAMESPACE],
         }
         env = (
             cluster.env()
@@ -144,6 +150,7 @@ def main() -> int:
             kubectl = cluster.kubectl_bin if created is None else "kubectl"  # the local plane's own version
             print(f"\nexport KUBECONFIG={cluster.kubeconfig}")
             print(f"{kubectl} describe eps -n {NAMESPACE} demo   # for example", flush=True)
+            print(f"{kubectl} eps verify demo -n {NAMESPACE}   # the plugin (kubectl-eps on PATH)", flush=True)
             print("Ctrl-C stops everything.", flush=True)
             wait_for_stop_signal()
             return 0

@@ -65,6 +65,7 @@ def test_ctrl_c_stops_the_demo_and_its_operator_gracefully_and_leaves_no_process
         )
     try:
         wait_for(lambda: "Ctrl-C stops everything." in out.read_text(), 300, interval=0.5, message="demo up")
+        _kubectl_eps_works_against_the_demo(out.read_text())
         started = psutil.Process(demo.pid).children(recursive=True)
         started += [p for p in psutil.process_iter() if _same_session(p, demo.pid)]
         operator_log = REPO / ".work" / "demo" / "operator.log"
@@ -82,6 +83,29 @@ def test_ctrl_c_stops_the_demo_and_its_operator_gracefully_and_leaves_no_process
     assert "Operator is stopping" in operator_log.read_text(), "the operator's own shutdown lines"
     left = [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert left == [], f"processes left behind: {[p.cmdline() for p in left]}"
+
+
+def _kubectl_eps_works_against_the_demo(printed: str) -> None:
+    """What the README shows: the plugin against the running demo, with the KUBECONFIG it printed."""
+    lines = printed.splitlines()
+    kubeconfig = next(line.split("=", 1)[1] for line in lines if line.startswith("export KUBECONFIG="))
+    kubectl = next(line.split()[0] for line in lines if line.endswith("# for example"))
+    plugin_dir = Path(sys.executable).parent  # where kubectl-eps is installed
+    env = os.environ | {"KUBECONFIG": kubeconfig, "KUBECTL": kubectl, "PATH": f"{plugin_dir}:{os.environ['PATH']}"}
+
+    def eps(*args: str) -> subprocess.CompletedProcess[str]:
+        argv = [kubectl, "eps", *args]
+        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300, check=False)
+
+    verify = eps("verify", "demo", "-n", "payloads-demo")
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert "Succeeded" in verify.stdout, verify.stdout
+    status = eps("status", "-A", "-o", "json")
+    assert status.returncode == 0, status.stderr
+    assert '"demo"' in status.stdout
+    runs = eps("runs", "demo", "-n", "payloads-demo")
+    assert runs.returncode == 0, runs.stderr
+    assert "integrity" in runs.stdout, runs.stdout
 
 
 def _same_session(process: psutil.Process, session_leader: int) -> bool:
