@@ -112,4 +112,7 @@ def test_a_deployment_consuming_the_server_env_secret_gets_new_pods_with_rotated
         DEADLINE,
         message="the worker restarted with the rotated access key",
     )
+    # clean up as a user would: the resource first, then the Deployment it names (the other way round, the
+    # resource rightly reports DeploymentRestartFailed on its next pass: later tests see every resource Ready)
+    node.cluster.kubectl("delete", "eps", name, "-n", apps, "--wait=true", "--timeout=120s")
     node.cluster.api("DELETE", f"/apis/apps/v1/namespaces/{apps}/deployments/{app}")
