@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+from typing import Any, cast
 
-from payload_operator.cli.kubectl_eps.verify import Progress
+from payload_operator.cli.kubectl_eps.kubectl import Kubectl
+from payload_operator.cli.kubectl_eps.verify import Progress, follow
 
 
 def test_on_a_terminal_the_bar_is_redrawn_in_place_and_cleared_before_the_next_line() -> None:
@@ -32,3 +34,18 @@ def test_in_a_log_a_line_per_change_and_every_ten_seconds_while_nothing_changes(
         "run r1: running, 20s",
         "run r1: 1/2 shards done, 25s",
     ]
+
+
+class _Answered:
+    """A kubectl whose resource already holds the requested run's result: it ran between two looks."""
+
+    def resource(self, name: str) -> dict[str, Any]:
+        result = {"runId": "20261207-092642", "result": "Failed", "shards": 1}
+        return {"spec": {"runner": {"type": "InProcess"}}, "status": {"integrity": {"lastResult": result}}}
+
+
+def test_a_run_that_finished_between_two_looks_is_still_reported_as_started() -> None:
+    out = io.StringIO()
+    body = follow(cast(Kubectl, _Answered()), "payloads", set(), Progress(out, terminal=False), timeout=5)
+    assert body["status"]["integrity"]["lastResult"]["runId"] == "20261207-092642"
+    assert out.getvalue().splitlines() == ["run 20261207-092642 started (InProcess, 1 shard(s))"]

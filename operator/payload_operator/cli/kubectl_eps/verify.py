@@ -72,6 +72,12 @@ def shards_done(kubectl: Kubectl, active: dict[str, Any]) -> int | None:
     return sum(1 for s in status if s.get("succeeded") or (s.get("failed") and not s.get("active")))
 
 
+def runner_type(body: dict[str, Any]) -> str:
+    """Where the resource's runs execute (the spec's default when unset)."""
+    runner = ((body.get("spec") or {}).get("runner") or {}).get("type")
+    return str(runner or "Job")
+
+
 def request(kubectl: Kubectl, body: dict[str, Any]) -> set[str]:
     """Set the annotation (keeping any other kind it asks for); the run ids status knew before."""
     name = views.identity(body)["name"]
@@ -108,7 +114,8 @@ def follow(
                 ours = active["id"]
                 progress.say(f"run {ours} started ({active['runner']}, {active['shards']} shard(s))")
             elif finished.get("runId") and finished["runId"] not in known:
-                ours = str(finished["runId"])
+                ours = str(finished["runId"])  # it ran between two looks: say it started all the same
+                progress.say(f"run {ours} started ({runner_type(body)}, {finished.get('shards', 1)} shard(s))")
         elif ours is None and active is not None and active["id"] not in known:
             progress.say(f"waiting for run {active['id']}, in progress, to finish first")
             known.add(active["id"])
