@@ -6,6 +6,7 @@ deleted resource's timer themselves. These tests hold both ends of that against 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +24,10 @@ def finalizers(crd: Cluster, namespace: str, name: str) -> list[str]:
     return list(get_eps(crd, namespace, name)["metadata"].get("finalizers") or [])
 
 
+def merge(crd: Cluster, namespace: str, name: str, patch: dict[str, Any]) -> None:
+    crd.kubectl("patch", "eps", name, "-n", namespace, "--type=merge", "-p", json.dumps(patch))
+
+
 def test_only_a_resource_with_deletion_work_holds_the_finalizer(
     deploy: Deploy, crd: Cluster, kube_namespace: str, dw_server: EmulatedServer
 ) -> None:
@@ -36,16 +41,13 @@ def test_only_a_resource_with_deletion_work_holds_the_finalizer(
     assert finalizers(crd, kube_namespace, "dropped") == [FINALIZER]
 
     # A Retain resource that a previous version gave the finalizer is released by this one (an upgrade).
-    crd.kubectl("patch", "eps", "kept", "-n", kube_namespace, "--type=merge", "-p",
-                f'{{"metadata":{{"finalizers":["{FINALIZER}"]}}}}')  # fmt: skip
-    wait_for(
-        lambda: not finalizers(crd, kube_namespace, "kept"), 30, message="the old finalizer was not taken off"
-    )
+    merge(crd, kube_namespace, "kept", {"metadata": {"finalizers": [FINALIZER]}})
+    wait_for(lambda: not finalizers(crd, kube_namespace, "kept"), 30, message="the old finalizer was not taken off")
 
     # Switching to Delete takes the finalizer on; switching back lets it go.
-    crd.kubectl("patch", "eps", "kept", "-n", kube_namespace, "--type=merge", "-p", '{"spec":{"deletionPolicy":"Delete"}}')
+    merge(crd, kube_namespace, "kept", {"spec": {"deletionPolicy": "Delete"}})
     wait_for(lambda: finalizers(crd, kube_namespace, "kept") == [FINALIZER], 30, message="Delete took no finalizer")
-    crd.kubectl("patch", "eps", "kept", "-n", kube_namespace, "--type=merge", "-p", '{"spec":{"deletionPolicy":"Retain"}}')
+    merge(crd, kube_namespace, "kept", {"spec": {"deletionPolicy": "Retain"}})
     wait_for(lambda: not finalizers(crd, kube_namespace, "kept"), 30, message="Retain kept the finalizer")
 
 
