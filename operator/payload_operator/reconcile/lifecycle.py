@@ -169,13 +169,21 @@ async def release_lifecycle(kube: KubeClient, resource: Resource, admission: Adm
     if resource.spec.lifecycle is None:
         return None
     try:
-        rule_store = open_rule_store(resource.spec, await admitted_credentials(kube, resource, admission))
-        if rule_store is None:
-            return None
-        try:
-            outcome = await asyncio.to_thread(remove_owned_rules, resource, rule_store, now=datetime.now(UTC))
-        finally:
-            rule_store.close()
+        credentials = await admitted_credentials(kube, resource, admission)
+        outcome = await asyncio.to_thread(_remove_rules, resource, credentials, datetime.now(UTC))
     except (KubeError, StorageError, TenantPolicyDenied) as exc:
         return f"lifecycle rules: {exc}"
+    if outcome is None:
+        return None
     return None if outcome.condition.is_true else f"lifecycle rules: {outcome.condition.message}"
+
+
+def _remove_rules(resource: Resource, credentials: SecretValues | None, now: datetime) -> LifecycleOutcome | None:
+    """Open the rule store (in the worker thread, like `_sync_rules`), remove our rules, close."""
+    rule_store = open_rule_store(resource.spec, credentials)
+    if rule_store is None:
+        return None
+    try:
+        return remove_owned_rules(resource, rule_store, now=now)
+    finally:
+        rule_store.close()

@@ -67,8 +67,7 @@ class AzureArmRules:
             )
 
     def close(self) -> None:
-        """Release connections."""
-        self.client.close()
+        """Nothing to release: the client belongs to the rule factory's cache, shared with other resources."""
 
     def _errors(self, operation: str) -> AbstractContextManager[None]:
         return errors.translated(lambda exc: _translate(exc, operation, self.endpoint))

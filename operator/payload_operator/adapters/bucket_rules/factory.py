@@ -1,18 +1,22 @@
 """Open the lifecycle rule store a spec names, with the same credentials as its data plane.
 
-S3 and GCS reuse the data-plane client (one credential chain, one set of timeouts). Azure rules live
-in the management plane (ARM), which takes a service principal from the Secret (tenantId, clientId,
-clientSecret) or, without one, azure-identity's DefaultAzureCredential (workload identity, the
-AZURE_TENANT_ID / AZURE_CLIENT_ID / AZURE_CLIENT_SECRET environment).
+S3 and GCS reuse the data-plane client (one credential chain, one set of timeouts), taken from the storage
+factory's cache like every store's. Azure rules live in the management plane (ARM), which takes a service
+principal from the Secret (tenantId, clientId, clientSecret) or, without one, azure-identity's
+DefaultAzureCredential (workload identity, the AZURE_TENANT_ID / AZURE_CLIENT_ID / AZURE_CLIENT_SECRET
+environment); its clients are cached the same way (`adapters/storage/client_cache.py`), so a resync neither
+builds one nor fetches a new token. Rule stores therefore release nothing on close: the caches own the clients.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from payload_operator.adapters.bucket_rules.base import RuleStore
 from payload_operator.adapters.storage.base import CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS
 from payload_operator.adapters.storage.capped import capped_session
+from payload_operator.adapters.storage.client_cache import ClientCache, fingerprint
 from payload_operator.adapters.storage.factory import open_store
 from payload_operator.api.spec import AzureManagementPolicySpec, Driver, ExternalPayloadStorageSpec
 from payload_operator.core.secrets import SecretValues
@@ -35,28 +39,58 @@ def open_rule_store(spec: ExternalPayloadStorageSpec, credentials: SecretValues 
         from payload_operator.adapters.bucket_rules.s3 import S3Rules
         from payload_operator.adapters.storage.s3 import S3Store
 
-        s3 = cast(S3Store, open_store(spec, credentials, max_connections=2))
+        s3 = cast(S3Store, open_store(spec, credentials))
         return S3Rules(s3.client, s3.bucket)
     if spec.driver is Driver.GCS:
         from payload_operator.adapters.bucket_rules.gcs import GcsRules
         from payload_operator.adapters.storage.gcs import GcsStore
 
-        gcs = cast(GcsStore, open_store(spec, credentials, max_connections=2))
+        gcs = cast(GcsStore, open_store(spec, credentials))
         return GcsRules(gcs.client, gcs.bucket)
     if spec.driver is Driver.AZURE and spec.azure and spec.azure.management_policy:
         from payload_operator.adapters.bucket_rules.azure_arm import AzureArmRules
 
         policy = spec.azure.management_policy
-        return AzureArmRules(arm_client(policy, arm_credential(credentials)), policy, spec.azure.container)
+        principal = _service_principal(credentials)
+        key = fingerprint(policy.endpoint, policy.subscription_id, principal)
+        arm = ARM_CLIENTS.get(key, lambda: _ArmClient.build(policy, principal))
+        return AzureArmRules(arm.client, policy, spec.azure.container)
     return None
 
 
-def arm_credential(credentials: SecretValues | None) -> Any:
-    """A service principal from the Secret when it has one, else the ambient Azure identity."""
+@dataclass(frozen=True)
+class _ArmClient:
+    """A management client and its credential, which caches the access token between resyncs."""
+
+    client: Any
+    credential: Any
+
+    @classmethod
+    def build(cls, policy: AzureManagementPolicySpec, principal: tuple[str, ...] | None) -> _ArmClient:
+        credential = _credential(principal)
+        return cls(arm_client(policy, credential), credential)
+
+    def close(self) -> None:
+        self.client.close()
+        self.credential.close()
+
+
+ARM_CLIENTS: ClientCache[_ArmClient] = ClientCache(_ArmClient.close)
+
+
+def _service_principal(credentials: SecretValues | None) -> tuple[str, ...] | None:
+    """tenantId, clientId, clientSecret when the Secret has all three, else None (the ambient identity)."""
+    if credentials is not None and all(credentials.get(k) for k in SERVICE_PRINCIPAL_KEYS):
+        return tuple(credentials[k] for k in SERVICE_PRINCIPAL_KEYS)
+    return None
+
+
+def _credential(principal: tuple[str, ...] | None) -> Any:
+    """The service principal's credential, else the ambient Azure identity."""
     from azure.identity import ClientSecretCredential, DefaultAzureCredential
 
-    if credentials is not None and all(credentials.get(k) for k in SERVICE_PRINCIPAL_KEYS):
-        tenant, client, secret = (credentials[k] for k in SERVICE_PRINCIPAL_KEYS)
+    if principal is not None:
+        tenant, client, secret = principal
         return ClientSecretCredential(tenant, client, secret)
     return DefaultAzureCredential()
 

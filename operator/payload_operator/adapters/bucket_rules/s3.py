@@ -60,8 +60,7 @@ class S3Rules:
             self.client.put_bucket_lifecycle_configuration(**request)
 
     def close(self) -> None:
-        """Release connections."""
-        self.client.close()
+        """Nothing to release: the client belongs to the storage factory's cache, shared with other stores."""
 
     def _errors(self, operation: str) -> AbstractContextManager[None]:
         return errors.translated(lambda exc: _translate(exc, operation, self.client.meta.endpoint_url))

@@ -38,18 +38,18 @@ _OCTET_STREAM = ContentSettings(content_type="application/octet-stream")
 
 
 class AzureStore:
-    """One container; `credential` is the identity the factory built for it, closed with the store."""
+    """One container; its client shares the pipeline of a cached service client (the factory's cache), so
+    closing it leaves the shared connections and identity open."""
 
     scheme = "azure-blob"
     delete_batch_size = 256  # Blob Batch's limit per request
 
-    def __init__(self, container: Any, *, root: str = "", credential: Any = None) -> None:
+    def __init__(self, container: Any, *, root: str = "") -> None:
         self.container = container
         self.bucket: str = container.container_name
         self.root = root
         self.page_size = 5000
         """Blobs per List Blobs call (the service's maximum); tests lower it to exercise paging."""
-        self._credential = credential
 
     def probe(self) -> None:
         with self._errors("probe"):
@@ -118,8 +118,6 @@ class AzureStore:
 
     def close(self) -> None:
         self.container.close()
-        if self._credential is not None:
-            self._credential.close()
 
     def _errors(self, operation: str, key: str | None = None) -> AbstractContextManager[None]:
         return errors.translated(lambda exc: translate(exc, operation, key, self.container.url))

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import TYPE_CHECKING, Any, cast
 
 from payload_operator.adapters.storage.base import (
@@ -19,6 +21,7 @@ from payload_operator.adapters.storage.base import (
     StorageAccessDenied,
 )
 from payload_operator.adapters.storage.capped import capped_session
+from payload_operator.adapters.storage.client_cache import ClientCache, fingerprint
 from payload_operator.adapters.storage.local import LocalStore
 from payload_operator.api.spec import AzureSpec, Driver, ExternalPayloadStorageSpec, GcsSpec, S3Spec
 from payload_operator.core.secrets import SecretValues
@@ -31,6 +34,8 @@ if TYPE_CHECKING:
     from payload_operator.adapters.storage.azure import AzureStore
     from payload_operator.adapters.storage.gcs import GcsStore
     from payload_operator.adapters.storage.s3 import S3Store
+    from payload_operator.adapters.storage.s3_reads import ReadSettings
+    from payload_operator.adapters.storage.sigv4 import CredentialSource
 
 # Each provider's SDK is imported only when a store of that provider is opened: together they cost
 # about a second of start-up, which short CLI runs and Job pods would otherwise pay every time.
@@ -39,6 +44,7 @@ ATTEMPTS = 3  # first try plus two retries
 AZURE_GET_CHUNK = 4 * 1024 * 1024  # also the first GET, which otherwise buffers up to 32 MiB per read
 GCS_SCOPES = ("https://www.googleapis.com/auth/devstorage.read_write",)
 GCS_DEFAULT_KEY = "service-account.json"
+GCS_AMBIENT_ENVIRONMENT = ("STORAGE_EMULATOR_HOST", "GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CLOUD_PROJECT")
 
 
 def open_store(
@@ -58,12 +64,7 @@ def open_store(
 
 
 def _open_s3(s3: S3Spec, credentials: SecretValues | None, root: str, pool: int) -> S3Store:
-    import boto3
-    from botocore.config import Config
-
-    from payload_operator.adapters.storage.capped import cap_botocore_client
     from payload_operator.adapters.storage.s3 import S3Store
-    from payload_operator.adapters.storage.s3_reads import ReadSettings, resolve_verify
 
     static: dict[str, str | None] = {}
     if credentials is not None:
@@ -72,6 +73,34 @@ def _open_s3(s3: S3Spec, credentials: SecretValues | None, root: str, pool: int)
             "aws_secret_access_key": _required(credentials, "secretAccessKey"),
             "aws_session_token": credentials.get("sessionToken"),
         }
+    key = fingerprint(s3.endpoint, s3.region, s3.force_path_style, pool, static)
+    shared = S3_CLIENTS.get(key, lambda: _s3_client(s3, static, pool))
+    return S3Store(shared.client, s3.bucket, credentials=shared.credentials, reads=shared.reads, root=root)
+
+
+@dataclass(frozen=True)
+class _S3Client:
+    """A boto3 client with what reads beside it need: its credentials and its read settings."""
+
+    client: Any
+    credentials: CredentialSource | None
+    reads: ReadSettings
+
+    def close(self) -> None:
+        self.client.close()
+
+
+S3_CLIENTS: ClientCache[_S3Client] = ClientCache(_S3Client.close)
+
+
+def _s3_client(s3: S3Spec, static: dict[str, str | None], pool: int) -> _S3Client:
+    """Built under the cache's lock: the one boto3 session is not safe to share while clients are created."""
+    from botocore.config import Config
+    from botocore.credentials import Credentials
+
+    from payload_operator.adapters.storage.capped import cap_botocore_client
+    from payload_operator.adapters.storage.s3_reads import ReadSettings, resolve_verify
+
     config = Config(
         connect_timeout=CONNECT_TIMEOUT_SECONDS,
         read_timeout=READ_TIMEOUT_SECONDS,
@@ -84,15 +113,31 @@ def _open_s3(s3: S3Spec, credentials: SecretValues | None, root: str, pool: int)
         # Integrity is judged by the caller's own sha256 over the bytes, identically on every provider.
         response_checksum_validation="when_required",
     )
-    # A session per store: the default boto3 session is not safe to share while clients are created.
-    botocore_session = _botocore_session()
-    session = boto3.session.Session(botocore_session=botocore_session, **static)
+    botocore_session, session = _sessions()
     # `verify` resolved once and given to both: the client and the reads beside it trust the same CAs.
     verify = resolve_verify(botocore_session)
-    client = session.client("s3", region_name=s3.region, endpoint_url=s3.endpoint or None, config=config, verify=verify)
+    client = session.client(
+        "s3", region_name=s3.region, endpoint_url=s3.endpoint or None, config=config, verify=verify, **static
+    )
     reads = ReadSettings.of_client(client, verify, attempts=ATTEMPTS)
     cap_botocore_client(client)
-    return S3Store(client, s3.bucket, credentials=session.get_credentials(), reads=reads, root=root)
+    if static:  # the Secret's keys are this client's, never the shared session's
+        source: CredentialSource | None = Credentials(
+            static["aws_access_key_id"], static["aws_secret_access_key"], static["aws_session_token"]
+        )
+    else:
+        source = botocore_session.get_credentials()  # the ambient chain, resolved once per process
+    return _S3Client(client, source, reads)
+
+
+@cache
+def _sessions() -> tuple[Any, Any]:
+    """The process's one botocore session and the boto3 session over it: the loader reads the S3 service
+    model once for every client. Called only under S3_CLIENTS' lock, so they are built once."""
+    import boto3
+
+    botocore_session = _botocore_session()
+    return botocore_session, boto3.session.Session(botocore_session=botocore_session)
 
 
 def _botocore_session() -> Any:
@@ -123,19 +168,36 @@ def _botocore_session() -> Any:
 
 
 def _open_gcs(gcs: GcsSpec, credentials: SecretValues | None, root: str, pool: int) -> GcsStore:
+    from payload_operator.adapters.storage.gcs import GcsStore
+
+    key_name = gcs.credentials_secret_ref.key if gcs.credentials_secret_ref else GCS_DEFAULT_KEY
+    secret = _required(credentials, key_name) if credentials is not None else None
+    # Without a Secret the environment decides: anonymous on an emulator, else Application Default credentials.
+    ambient = None if credentials is not None else [os.environ.get(name) for name in GCS_AMBIENT_ENVIRONMENT]
+    key = fingerprint(gcs.endpoint, pool, secret, ambient)
+    client = GCS_CLIENTS.get(key, lambda: _gcs_client(gcs, credentials, pool))
+    return GcsStore(client, gcs.bucket, root=root, timeout=(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS))
+
+
+def _close_gcs(client: Any) -> None:
+    client.close()
+
+
+GCS_CLIENTS: ClientCache[Any] = ClientCache(_close_gcs)
+
+
+def _gcs_client(gcs: GcsSpec, credentials: SecretValues | None, pool: int) -> Any:
+    """A storage.Client whose service-account token is fetched once and shared by every bucket it serves."""
     import requests
     from google.auth.transport.requests import AuthorizedSession, Request
     from google.cloud import storage
-
-    from payload_operator.adapters.storage.gcs import GcsStore
 
     creds, project = _gcs_credentials(gcs, credentials)
     # The token endpoint (a key's token_uri, the tenant's choice) is read through a capped session too.
     token_requests = Request(capped_session(requests.Session()))
     session = _pooled(AuthorizedSession(creds, auth_request=token_requests), pool)  # type: ignore[no-untyped-call]
     options = {"api_endpoint": gcs.endpoint} if gcs.endpoint else None
-    client = storage.Client(project=project, credentials=creds, _http=session, client_options=options)
-    return GcsStore(client, gcs.bucket, root=root, timeout=(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS))
+    return storage.Client(project=project, credentials=creds, _http=session, client_options=options)
 
 
 def _gcs_credentials(gcs: GcsSpec, credentials: SecretValues | None) -> tuple[Credentials, str | None]:
@@ -163,12 +225,40 @@ def _gcs_credentials(gcs: GcsSpec, credentials: SecretValues | None) -> tuple[Cr
 
 
 def _open_azure(azure: AzureSpec, credentials: SecretValues | None, root: str, pool: int) -> AzureStore:
+    from payload_operator.adapters.storage.azure import AzureStore
+
+    if credentials is not None:
+        connection_string: str | None = _required(credentials, "connectionString")
+    else:
+        connection_string = os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
+    # A connection string names its own endpoint (Azurite, sovereign clouds): account_url is not used.
+    key = fingerprint(connection_string, None if connection_string else azure.account_url, pool)
+    account = AZURE_ACCOUNTS.get(key, lambda: _azure_account(azure, connection_string, pool))
+    # A container client from the service client shares its pipeline and connections; closing it leaves them.
+    return AzureStore(account.service.get_container_client(azure.container), root=root)
+
+
+@dataclass(frozen=True)
+class _AzureAccount:
+    """A BlobServiceClient and the identity it was built with (None: a connection string's key)."""
+
+    service: Any
+    identity: Any
+
+    def close(self) -> None:
+        self.service.close()
+        if self.identity is not None:
+            self.identity.close()
+
+
+AZURE_ACCOUNTS: ClientCache[_AzureAccount] = ClientCache(_AzureAccount.close)
+
+
+def _azure_account(azure: AzureSpec, connection_string: str | None, pool: int) -> _AzureAccount:
     import requests
     from azure.core.pipeline.transport import RequestsTransport
     from azure.identity import DefaultAzureCredential
-    from azure.storage.blob import ContainerClient, ExponentialRetry
-
-    from payload_operator.adapters.storage.azure import AzureStore
+    from azure.storage.blob import BlobServiceClient, ExponentialRetry
 
     options: dict[str, Any] = {
         "transport": RequestsTransport(
@@ -183,19 +273,13 @@ def _open_azure(azure: AzureSpec, credentials: SecretValues | None, root: str, p
         "max_single_get_size": AZURE_GET_CHUNK,
         "max_chunk_get_size": AZURE_GET_CHUNK,
     }
-    if credentials is not None:
-        connection_string: str | None = _required(credentials, "connectionString")
-    else:
-        connection_string = os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
-    if connection_string:  # it names its own endpoint (Azurite, sovereign clouds): account_url is not used
+    if connection_string:
         try:
-            container = ContainerClient.from_connection_string(connection_string, azure.container, **options)
+            return _AzureAccount(BlobServiceClient.from_connection_string(connection_string, **options), None)
         except ValueError:  # never echo the parser's text: it may quote the connection string
             raise StorageAccessDenied("Azure: the connection string is malformed") from None
-        return AzureStore(container, root=root)
     identity = DefaultAzureCredential()
-    container = ContainerClient(azure.account_url, azure.container, credential=identity, **options)
-    return AzureStore(container, root=root, credential=identity)
+    return _AzureAccount(BlobServiceClient(azure.account_url, credential=identity, **options), identity)
 
 
 def _pooled(session: requests.Session, size: int) -> requests.Session:

@@ -2,7 +2,8 @@
 
 Thread-safety: the client rides on a requests session whose urllib3 pool is thread-safe (the library
 documents sharing a client across threads), and `client.batch()` keeps its batch on a thread-local
-stack, so a delete batch on one thread never captures another thread's reads.
+stack, so a delete batch on one thread never captures another thread's reads. Stores on the same endpoint
+and credentials share one client (the factory's cache).
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ class GcsStore:
         return result
 
     def close(self) -> None:
-        self.client.close()
+        """Nothing of its own to release: the client belongs to the factory's cache (`client_cache.py`)."""
 
     def _errors(self, operation: str, key: str | None = None) -> AbstractContextManager[None]:
         return errors.translated(lambda exc: translate(exc, operation, key, self.client.api_endpoint))

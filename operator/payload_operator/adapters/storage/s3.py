@@ -1,7 +1,9 @@
 """S3 and S3-compatible buckets (AWS, Ceph RGW, moto) through one boto3 client.
 
 Thread-safety: botocore clients are documented thread-safe, so every worker thread shares the one
-client and its connection pool (sized by the factory's `max_pool_connections`).
+client and its connection pool (sized by the factory's `max_pool_connections`). The client belongs to the
+factory's cache (`client_cache.py`), which every store on the same endpoint and credentials shares: a store
+closes only its own read connections.
 """
 
 from __future__ import annotations
@@ -165,7 +167,6 @@ class S3Store:
     def close(self) -> None:
         if self._reader is not None:
             self._reader[1].clear()
-        self.client.close()
 
     def _errors(self, operation: str, key: str | None = None) -> AbstractContextManager[None]:
         return errors.translated(lambda exc: translate(exc, operation, key, self.client.meta.endpoint_url))
