@@ -1,12 +1,13 @@
-"""The scale drill's machinery, shared by `tests/drills/test_scale.py` (40 resources) and `benchmarks/scale.py` (300).
+"""The scale drill's machinery, shared by `tests/drills/test_scale.py` (40 resources) and `benchmarks/scale.py`.
 
 Many resources are applied at once, each with its own Durable Workflow namespace (on one server
-emulator) and its own S3 bucket with lifecycle rules (moto, behind a counting fault proxy). The
-drill measures how long until every resource is Ready and how many server and storage requests that
-took, then watches a quiet window: with nothing changed, every timer tick and every resync must make
-no write at all, to the API server (resourceVersions and Events), the storage servers or the
-Durable Workflow server. The window ends once every resource has resynced a given number of times
-(counted at the server), so it is measured, not slept.
+emulator) and its own bucket (`devkit/scale_fleet.py`: S3 on moto for the test; local, S3, GCS and Azure
+for the benchmark), every provider behind a counting fault proxy. The drill measures how long until every
+resource is Ready and how many server and storage requests that took, then watches a quiet window: with
+nothing changed, every timer tick and every resync must make no write at all, to the API server
+(resourceVersions and Events), the storage servers, the local payload directories or the Durable Workflow
+server. The window ends once every resource has resynced a given number of times (counted at the
+server), so it is measured, not slept. The benchmark then starts a run storm (`devkit/scale_storm.py`).
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from typing import Any
 
 import yaml
 
+from devkit import scale_fleet
 from devkit.cluster import Cluster
 from devkit.dw_emulator import EmulatedServer
 from devkit.faultproxy import FaultProxy
-from devkit.manifests import eps_manifest, s3_secret, token_secret
 from devkit.operator_process import OperatorProcess
+from devkit.scale_fleet import Backends
 from devkit.services import S3Endpoint
 from devkit.waiting import wait_for
 
@@ -37,6 +39,7 @@ WATCHED = {  # what the quiet window watches in every namespace (Secrets include
     "events": "/api/v1/namespaces/{ns}/events",
     "jobs": "/apis/batch/v1/namespaces/{ns}/jobs",
 }
+RUN_KINDS = ("retention", "integrity")
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,12 @@ class ScalePlan:
     resync: int = 10  # spec.server.resyncIntervalSeconds of every resource
     resyncs: int = 6  # the quiet window ends when every resource has resynced this often
     settle_timeout: float = 300.0
-    runs_every: int = 10  # every n-th resource also has a daily retention run (in-process, dry run)
+    runs_every: int = 10  # every n-th resource also has daily retention and weekly integrity runs (in-process)
+    # Before the window: resyncs of every resource to wait for (at the 300 s default one costs five minutes),
+    # or, with 0, only `grace` seconds; the window then includes each resource's first resync after settling.
+    settle_resyncs: int = 1
+    grace: float = 0.0
+    storm: bool = False  # every other resource carries a suspended retention block for the run storm
 
     @property
     def env(self) -> dict[str, str]:
@@ -72,12 +80,16 @@ class ScaleReport:
     status_fields_changed: list[str] = field(default_factory=list)
     server_writes: list[str] = field(default_factory=list)
     storage_writes: list[str] = field(default_factory=list)
+    local_files_changed: list[str] = field(default_factory=list)
     server_reads_per_resync: float = 0.0
     storage_reads_per_resync: float = 0.0
+    storage_reads_per_resync_by_driver: dict[str, float] = field(default_factory=dict)
     rss_mib: float = 0.0
     peak_rss_mib: float = 0.0
+    peak_rss_settle_mib: float = 0.0
     cpu_seconds_to_settle: float = 0.0
     cpu_seconds_quiet: float = 0.0
+    drivers: dict[str, int] = field(default_factory=dict)
 
     @property
     def cpu_ms_per_resource_tick(self) -> float:
@@ -97,12 +109,18 @@ class ScaleReport:
         """Share of one core the operator used in the quiet window."""
         return self.cpu_seconds_quiet / max(self.quiet_seconds, 0.001)
 
+    @property
+    def writes_at_rest(self) -> int:
+        """Every write the quiet window saw, anywhere."""
+        changed = self.api_objects_changed + self.server_writes + self.storage_writes + self.local_files_changed
+        return len(changed)
+
     def as_json(self) -> str:
         data = asdict(self) | {
             "server_requests_per_resource": round(self.server_requests_per_resource, 1),
             "storage_requests_per_resource": round(self.storage_requests_per_resource, 1),
             "cpu_ms_per_resource_tick": round(self.cpu_ms_per_resource_tick, 2),
-            "cpu_utilization_quiet": round(self.cpu_utilization_quiet, 2),
+            "cpu_utilization_quiet": round(self.cpu_utilization_quiet, 3),
         }
         return json.dumps(data, indent=2)
 
@@ -112,42 +130,20 @@ def dw_namespace(index: int) -> str:
 
 
 def build(
-    make_namespace: Callable[[str], str], server: EmulatedServer, proxy: FaultProxy, moto: S3Endpoint, plan: ScalePlan
+    make_namespace: Callable[[str], str], server: EmulatedServer, backends: Backends, plan: ScalePlan
 ) -> tuple[list[str], list[dict[str, Any]]]:
     """Namespaces, buckets and server namespaces; returns (namespaces, manifests) ready to apply."""
-    s3 = moto.client()
     namespaces = [make_namespace(f"scale-{n}") for n in range(plan.namespaces)]
-    manifests: list[dict[str, Any]] = []
-    for name in namespaces:
-        manifests += [token_secret(name), s3_secret(name)]
+    manifests = [secret for name in namespaces for secret in scale_fleet.secrets(name, backends)]
+    suffix = namespaces[0][-6:]
     for index in range(plan.resources):
-        bucket = f"scale-{index:04d}-{namespaces[0][-6:]}"
-        s3.create_bucket(Bucket=bucket)
+        storage = scale_fleet.storage_block(scale_fleet.driver_of(index, backends.drivers), index, suffix, backends)
         server.add_namespace(dw_namespace(index))
-        runs: dict[str, Any] = {}
-        if index % plan.runs_every == 0:
-            audit = {"mode": "DryRun", "minAge": "1h"}
-            runs = {"retention": {"schedule": "@daily", "serverPasses": False, "orphanAudit": audit}}
-            runs["runner"] = {"type": "InProcess"}
-        block = {
-            "bucket": bucket,
-            "endpoint": proxy.url,
-            "forcePathStyle": True,
-            "credentialsSecretRef": {"name": "dw-s3"},
-        }
+        runs = scale_fleet.runs_block(index % plan.runs_every == 0, plan.storm)
+        namespace = namespaces[index % plan.namespaces]
         manifests.append(
-            eps_manifest(
-                namespaces[index % plan.namespaces],
-                f"payloads-{index:04d}",
-                url=server.url,
-                dw_namespaces=[dw_namespace(index)],
-                resync=plan.resync,
-                timeout=15,
-                driver="s3",
-                s3=block,
-                prefix="dw",
-                lifecycle={"tmpPrefixes": ["tmp/"], "expirationDays": 10},
-                **runs,
+            scale_fleet.manifest(
+                namespace, index, storage, runs, url=server.url, dw_namespace=dw_namespace(index), resync=plan.resync
             )
         )
     return namespaces, manifests
@@ -159,9 +155,14 @@ def resources(cluster: Cluster) -> list[dict[str, Any]]:
 
 
 def run_done(body: dict[str, Any]) -> bool:
-    """The first scheduled run finished (True for resources without runs)."""
+    """Every scheduled kind's first run finished (True for resources without runs; a suspended kind waits
+    for nothing)."""
     status = body.get("status") or {}
-    return "retention" not in body["spec"] or bool((status.get("retention") or {}).get("lastResult"))
+    return all(
+        bool((status.get(kind) or {}).get("lastResult"))
+        for kind in RUN_KINDS
+        if kind in body["spec"] and not body["spec"][kind].get("suspend")
+    )
 
 
 def ready(body: dict[str, Any]) -> bool:
@@ -215,6 +216,17 @@ def resync_reads(server: EmulatedServer, count: int) -> list[int]:
     return counts
 
 
+def reads_by_driver(requests: dict[str, int], resyncs: list[int], drivers: list[str]) -> dict[str, float]:
+    """Storage requests per resync of each driver's resources (`resyncs` and `drivers` by resource index);
+    a driver without a proxy (local) made none."""
+    return {
+        driver: round(
+            requests.get(driver, 0) / max(sum(n for n, d in zip(resyncs, drivers, strict=True) if d == driver), 1), 2
+        )
+        for driver in dict.fromkeys(drivers)
+    }
+
+
 def run(
     cluster: Cluster,
     make_namespace: Callable[[str], str],
@@ -225,80 +237,124 @@ def run(
     plan: ScalePlan,
     log: Callable[[str], None] = lambda _text: None,
 ) -> ScaleReport:
-    """Apply, wait until Ready, watch the quiet window; the operator must already be running."""
-    report = ScaleReport(plan.resources, plan.namespaces)
-    namespaces, manifests = build(make_namespace, server, proxy, moto, plan)
-    log(f"applying {plan.resources} resources in {plan.namespaces} namespaces")
-    server.requests.clear()
-    proxy.requests.clear()
-    cpu_start = operator.cpu_seconds()
-    started = time.monotonic()
-    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(manifests), timeout=300)
+    """The S3-only drill of the test-suite: apply, wait until Ready, watch the quiet window."""
+    fleet = Fleet(cluster, server, Backends(s3=(proxy, moto)), operator, plan, log)
+    return fleet.settle_and_rest(make_namespace)
 
-    def all_ready() -> bool:
-        done = sum(1 for body in resources(cluster) if ready(body))
-        log(f"  {done}/{plan.resources} Ready after {time.monotonic() - started:.0f}s")
-        return done >= plan.resources
 
-    wait_for(all_ready, plan.settle_timeout, interval=2.0, message="every resource Ready")
-    report.settle_seconds = round(time.monotonic() - started, 1)
-    report.server_requests_to_settle = len(server.requests)
-    report.storage_requests_to_settle = len(proxy.requests.all())
-    report.cpu_seconds_to_settle = round(operator.cpu_seconds() - cpu_start, 1)
-    log(f"all Ready in {report.settle_seconds}s; waiting for the first scheduled runs")
+@dataclass
+class Fleet:
+    """One drill: the cluster, the server, the storage and the operator under test (already running)."""
 
-    def runs_finished() -> bool:
-        done = sum(1 for body in resources(cluster) if run_done(body))
-        log(f"  first runs finished: {done}/{plan.resources} resources done after {time.monotonic() - started:.0f}s")
-        return done >= plan.resources
+    cluster: Cluster
+    server: EmulatedServer
+    backends: Backends
+    operator: OperatorProcess
+    plan: ScalePlan
+    log: Callable[[str], None] = lambda _text: None
+    namespaces: list[str] = field(default_factory=list)
 
-    wait_for(runs_finished, plan.settle_timeout, interval=2.0, message="every first scheduled run finished")
-    report.runs_settle_seconds = round(time.monotonic() - started, 1)
-    log("letting one resync interval pass before the quiet window")
+    def settle_and_rest(self, make_namespace: Callable[[str], str]) -> ScaleReport:
+        """Apply, wait until Ready and the first runs finished, then watch the quiet window."""
+        report = ScaleReport(self.plan.resources, self.plan.namespaces)
+        self.namespaces, manifests = build(make_namespace, self.server, self.backends, self.plan)
+        drivers = [scale_fleet.driver_of(i, self.backends.drivers) for i in range(self.plan.resources)]
+        report.drivers = {d: drivers.count(d) for d in self.backends.drivers}
+        self.settle(manifests, report)
+        self.before_window()
+        self.quiet_window(report, drivers)
+        rss, peak = self.operator.rss_kib()
+        report.rss_mib, report.peak_rss_mib = round(rss / 1024, 1), round(peak / 1024, 1)
+        return report
 
-    # Settled: one full resync interval after the last resource became Ready, then the window opens.
-    baseline = resync_reads(server, plan.resources)
-    wait_for(
-        lambda: all(a > b for a, b in zip(resync_reads(server, plan.resources), baseline, strict=True)),
-        plan.resync * 4 + 60,
-        interval=1.0,
-        message="one resync of every resource",
-    )
-    before, statuses_before = snapshot(cluster, namespaces)
-    server_mark, proxy_mark = len(server.requests), len(proxy.requests.all())
-    reads_at_start = resync_reads(server, plan.resources)
-    cpu_window = operator.cpu_seconds()
-    window_start = time.monotonic()
-    log(f"quiet window: until every resource has resynced {plan.resyncs} more times")
-    wait_for(
-        lambda: (
-            min(a - b for a, b in zip(resync_reads(server, plan.resources), reads_at_start, strict=True))
-            >= plan.resyncs
-        ),
+    def storage_requests(self) -> int:
+        return sum(len(proxy.requests.all()) for proxy in self.backends.proxies.values())
+
+    def settle(self, manifests: list[dict[str, Any]], report: ScaleReport) -> None:
+        """One `kubectl apply`, then every resource Ready and every first scheduled run finished."""
+        self.log(f"applying {self.plan.resources} resources in {self.plan.namespaces} namespaces")
+        self.server.requests.clear()
+        for proxy in self.backends.proxies.values():
+            proxy.requests.clear()
+        cpu_start = self.operator.cpu_seconds()
+        started = time.monotonic()
+        self.cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(manifests), timeout=900)
+        self.wait_count(ready, "Ready", started)
+        report.settle_seconds = round(time.monotonic() - started, 1)
+        report.server_requests_to_settle = len(self.server.requests)
+        report.storage_requests_to_settle = self.storage_requests()
+        report.cpu_seconds_to_settle = round(self.operator.cpu_seconds() - cpu_start, 1)
+        report.peak_rss_settle_mib = round(self.operator.rss_kib()[1] / 1024, 1)
+        self.log(f"all Ready in {report.settle_seconds}s; waiting for the first scheduled runs")
+        self.wait_count(run_done, "first runs finished", started)
+        report.runs_settle_seconds = round(time.monotonic() - started, 1)
+
+    def wait_count(self, predicate: Callable[[dict[str, Any]], bool], what: str, started: float) -> None:
+        """Until `predicate` holds for every resource, saying how many so far."""
+
+        def done() -> bool:
+            count = sum(1 for body in resources(self.cluster) if predicate(body))
+            self.log(f"  {what}: {count}/{self.plan.resources} after {time.monotonic() - started:.0f}s")
+            return count >= self.plan.resources
+
+        wait_for(done, self.plan.settle_timeout, interval=2.0, message=f"every resource {what}")
+
+    def before_window(self) -> None:
+        """Settled: `settle_resyncs` resyncs of every resource after the last became Ready, or the grace."""
+        if self.plan.settle_resyncs:
+            self.log(f"letting {self.plan.settle_resyncs} resync(s) of every resource pass before the quiet window")
+            self.wait_resyncs(self.plan.settle_resyncs, self.plan.resync * 4 * self.plan.settle_resyncs + 60)
+        time.sleep(self.plan.grace)
+
+    def wait_resyncs(self, count: int, timeout: float) -> list[int]:
+        """Until every resource has resynced `count` more times (counted at the server); the counts at the start."""
+        start = resync_reads(self.server, self.plan.resources)
+
+        def enough() -> bool:
+            now = resync_reads(self.server, self.plan.resources)
+            return min(a - b for a, b in zip(now, start, strict=True)) >= count
+
+        wait_for(enough, timeout, interval=1.0, message=f"{count} resyncs of every resource")
+        return start
+
+    def quiet_window(self, report: ScaleReport, drivers: list[str]) -> None:
+        """Until every resource has resynced `resyncs` times: nothing may be written anywhere."""
+        before, statuses_before = snapshot(self.cluster, self.namespaces)
+        files_before = scale_fleet.local_files(self.backends.local_root)
+        server_mark = len(self.server.requests)
+        proxy_marks = {d: len(p.requests.all()) for d, p in self.backends.proxies.items()}
+        cpu_window = self.operator.cpu_seconds()
+        window_start = time.monotonic()
+        self.log(f"quiet window: until every resource has resynced {self.plan.resyncs} more times")
         # a busy machine starves the operator: a 10 s resync round of 40 resources was seen taking 35 s
-        plan.resync * (plan.resyncs + 3) * 4 + 60,
-        interval=1.0,
-        message=f"{plan.resyncs} resyncs of every resource",
-    )
-    report.quiet_seconds = round(time.monotonic() - window_start, 1)
-    report.cpu_seconds_quiet = round(operator.cpu_seconds() - cpu_window, 1)
-    after, statuses_after = snapshot(cluster, namespaces)
-    report.api_objects_changed = sorted(k for k in after.keys() | before.keys() if after.get(k) != before.get(k))
-    report.status_fields_changed = sorted(
-        {f for k in statuses_after for f in changed_fields(statuses_before.get(k), statuses_after[k])}
-    )
-    window_server = server.requests.records()[server_mark:]
-    window_storage = proxy.requests.all()[proxy_mark:]
-    report.server_writes = [f"{r.method} {r.path}" for r in window_server if r.method not in ("GET", "HEAD")]
-    report.storage_writes = [f"{e.method} {e.target}" for e in window_storage if e.is_write]
-    resyncs = sum(a - b for a, b in zip(resync_reads(server, plan.resources), reads_at_start, strict=True))
-    report.resyncs_per_resource = resyncs // plan.resources
-    report.seconds_per_resync = round(report.quiet_seconds * plan.resources / max(resyncs, 1), 1)
-    report.ticks_per_resource = round(report.quiet_seconds / plan.timer, 1)
-    report.equivalent_hours_of_ticks = round(report.ticks_per_resource * DEFAULT_TIMER / 3600, 2)
-    report.equivalent_hours_of_resyncs = round(report.resyncs_per_resource * DEFAULT_RESYNC / 3600, 2)
-    report.server_reads_per_resync = round(len(window_server) / max(resyncs, 1), 2)
-    report.storage_reads_per_resync = round(len(window_storage) / max(resyncs, 1), 2)
-    rss, peak = operator.rss_kib()
-    report.rss_mib, report.peak_rss_mib = round(rss / 1024, 1), round(peak / 1024, 1)
-    return report
+        reads_at_start = self.wait_resyncs(self.plan.resyncs, self.plan.resync * (self.plan.resyncs + 3) * 4 + 60)
+        report.quiet_seconds = round(time.monotonic() - window_start, 1)
+        report.cpu_seconds_quiet = round(self.operator.cpu_seconds() - cpu_window, 1)
+        after, statuses_after = snapshot(self.cluster, self.namespaces)
+        report.api_objects_changed = sorted(k for k in after.keys() | before.keys() if after.get(k) != before.get(k))
+        report.status_fields_changed = sorted(
+            {f for k in statuses_after for f in changed_fields(statuses_before.get(k), statuses_after[k])}
+        )
+        files_after = scale_fleet.local_files(self.backends.local_root)
+        report.local_files_changed = sorted(
+            k for k in files_after.keys() | files_before.keys() if files_after.get(k) != files_before.get(k)
+        )
+        window_server = self.server.requests.records()[server_mark:]
+        report.server_writes = [f"{r.method} {r.path}" for r in window_server if r.method not in ("GET", "HEAD")]
+        per_resource = [
+            a - b for a, b in zip(resync_reads(self.server, self.plan.resources), reads_at_start, strict=True)
+        ]
+        resyncs = sum(per_resource)
+        window_storage = {d: p.requests.all()[proxy_marks[d] :] for d, p in self.backends.proxies.items()}
+        report.storage_writes = [
+            f"{e.method} {e.target}" for d in window_storage for e in window_storage[d] if e.is_write
+        ]
+        counts = {d: len(w) for d, w in window_storage.items()}
+        report.storage_reads_per_resync_by_driver = reads_by_driver(counts, per_resource, drivers)
+        report.resyncs_per_resource = min(per_resource)
+        report.seconds_per_resync = round(report.quiet_seconds * self.plan.resources / max(resyncs, 1), 1)
+        report.ticks_per_resource = round(report.quiet_seconds / self.plan.timer, 1)
+        report.equivalent_hours_of_ticks = round(report.ticks_per_resource * DEFAULT_TIMER / 3600, 2)
+        report.equivalent_hours_of_resyncs = round(resyncs / self.plan.resources * DEFAULT_RESYNC / 3600, 2)
+        report.server_reads_per_resync = round(len(window_server) / max(resyncs, 1), 2)
+        report.storage_reads_per_resync = round(sum(len(w) for w in window_storage.values()) / max(resyncs, 1), 2)
