@@ -13,6 +13,7 @@ from payload_operator.adapters.kube import KubeClient, SecretNotFound
 from payload_operator.adapters.tenancy import Admission
 from payload_operator.api.resource import Resource
 from payload_operator.core.backoff import Backoff
+from payload_operator.planning.resync import RESYNC_JITTER, resync_interval
 from payload_operator.planning.status_change import StatusChange
 from payload_operator.planning.tenancy import DENIED, Violation
 from payload_operator.reconcile import engine
@@ -132,13 +133,23 @@ def _healthy(state: ResourceState, at: float) -> None:
     engine.record_outcome(state, PassResult(StatusChange(generation=1), healthy=True), now=at)
 
 
-def test_a_healthy_resource_is_checked_again_only_after_its_resync_interval() -> None:
+def test_a_healthy_resource_is_checked_again_only_after_its_resync_interval_and_jitter() -> None:
     resource = engine.parse(stored_body())
+    assert isinstance(resource, Resource)
+    interval = resync_interval(RESYNC, resource.uid)
+    assert RESYNC <= interval < RESYNC * (1 + RESYNC_JITTER), "stretched, never shortened"
     state = _state()
     assert engine.upkeep_due(state, resource, {}, T0) is Upkeep.POLICY, "never checked by this process"
     _healthy(state, T0)
-    assert engine.upkeep_due(state, resource, {}, T0 + RESYNC - 1) is Upkeep.NOTHING
-    assert engine.upkeep_due(state, resource, {}, T0 + RESYNC) is Upkeep.POLICY
+    assert engine.upkeep_due(state, resource, {}, T0 + interval - 0.01) is Upkeep.NOTHING
+    assert engine.upkeep_due(state, resource, {}, T0 + interval + 0.01) is Upkeep.POLICY
+
+
+def test_resources_applied_together_get_different_resync_intervals() -> None:
+    intervals = [resync_interval(RESYNC, f"uid-{n}") for n in range(100)]
+    assert intervals == [resync_interval(RESYNC, f"uid-{n}") for n in range(100)], "stable across ticks and restarts"
+    assert len(set(intervals)) == 100
+    assert max(intervals) - min(intervals) > RESYNC * RESYNC_JITTER * 0.9, "spread over the whole jitter"
 
 
 def test_a_failing_resource_is_retried_when_its_backoff_allows_not_before() -> None:

@@ -22,7 +22,7 @@ from payload_operator.adapters.server import InvalidCaBundle, ServerClient
 from payload_operator.adapters.tenancy import Admission
 from payload_operator.api.resource import Resource, generation_of, resource_from_body
 from payload_operator.api.rules import bound_storage, immutable_field_changes
-from payload_operator.api.spec import ExternalPayloadStorageSpec, LifecycleMode, ManagementPolicy
+from payload_operator.api.spec import LifecycleMode, ManagementPolicy
 from payload_operator.api.status import BoundStorage, ConditionType
 from payload_operator.core import metrics
 from payload_operator.core.backoff import Backoff
@@ -32,11 +32,15 @@ from payload_operator.planning.conditions import ConditionUpdate, conditions_of,
 from payload_operator.planning.policy import spec_notes
 from payload_operator.planning.policy_report import EventNote, build_report
 from payload_operator.planning.readiness import ready_inputs
+from payload_operator.planning.resync import resync_interval
 from payload_operator.planning.status_change import StatusChange
 from payload_operator.planning.tenancy import DENIED, refusal_message
 from payload_operator.reconcile import published, rollout
 from payload_operator.reconcile.lifecycle import reconcile_lifecycle, sweep_due
 from payload_operator.reconcile.policy import sync_all
+
+DEFAULT_RESYNC_SECONDS = 300
+"""How often an invalid spec is reported again (it has no resyncIntervalSeconds of its own)."""
 
 
 @dataclass
@@ -252,19 +256,21 @@ class Upkeep(Enum):
 def upkeep_due(state: ResourceState, parsed: Resource | PassResult, status: Any, now: float) -> Upkeep:
     """The timer's gate, `now` in monotonic seconds. An invalid spec (`parsed` is the refusal) is reported on
     the default resync interval, or on its backoff."""
-    spec = parsed.spec if isinstance(parsed, Resource) else None
-    if policy_check_due(state, spec, now):
+    if policy_check_due(state, parsed if isinstance(parsed, Resource) else None, now):
         return Upkeep.POLICY
     if isinstance(parsed, Resource) and sweep_pending(parsed, status):
         return Upkeep.SWEEP
     return Upkeep.NOTHING
 
 
-def policy_check_due(state: ResourceState, spec: ExternalPayloadStorageSpec | None, now: float) -> bool:
-    """Timer gate: retry a failing resource when its backoff allows, resync a healthy one on its interval."""
+def policy_check_due(state: ResourceState, resource: Resource | None, now: float) -> bool:
+    """Timer gate: retry a failing resource when its backoff allows, resync a healthy one on its interval
+    (stretched by the resource's jitter, planning/resync.py); `resource` is None for an invalid spec."""
     if state.backoff.failures:
         return state.backoff.due(now)
-    interval = spec.server.resync_interval_seconds if spec else 300
+    if resource is None:
+        return now - state.last_policy_check >= DEFAULT_RESYNC_SECONDS
+    interval = resync_interval(resource.spec.server.resync_interval_seconds, resource.uid)
     return now - state.last_policy_check >= interval
 
 
