@@ -123,8 +123,8 @@ class Storm:
             self.annotate_all(bodies)
             report.annotate_seconds = round(time.monotonic() - started, 1)
             self.log(f"storm: {len(bodies)} resources asked for retention in {report.annotate_seconds}s")
+            report.runs_active_at_probe = self.wait_half_started(before)
             report.probe_started_after = round(time.monotonic() - started, 1)
-            report.runs_active_at_probe = sum(retention_state(b)[1] for b in self.list_resources())
             report.probe_seconds = self.probe(bodies[len(bodies) // 2])
             self.log(f"storm: the probe's spec change was Ready in {report.probe_seconds}s")
             report.results = self.wait_all_ran(before, started)
@@ -134,6 +134,20 @@ class Storm:
         report.hwm_mib = round(self.operator.rss_kib()[1] / 1024, 1)
         report.concurrency = sampler.concurrency
         return report
+
+    def wait_half_started(self, before: dict[str, str | None]) -> int:
+        """Until half the runs started (run-now is honoured at each resource's next tick), so the probe meets
+        the storm at its height; the runs active then."""
+
+        def started() -> tuple[int] | None:  # a one-tuple: truthy however many are active
+            states = [(key(b), retention_state(b)) for b in self.list_resources()]
+            if sum(last != before.get(k) for k, (last, _active) in states) * 2 < len(before):
+                return None
+            return (sum(active for _k, (_last, active) in states),)
+
+        found = wait_for(started, self.timeout, interval=0.5, message="half the storm's runs started")
+        assert found is not None
+        return found[0]
 
     def annotate_all(self, bodies: list[dict[str, Any]]) -> None:
         patch = {"metadata": {"annotations": {RUN_NOW: "retention"}}}
