@@ -25,7 +25,14 @@ from pydantic import ValidationError
 from payload_operator.adapters.history import object_key, parse_reference
 from payload_operator.api.resource import resource_from_body
 from payload_operator.api.spec import ExternalPayloadStorageSpec
-from payload_operator.planning.bucket_rules import OVERLAPS_OTHER_ROOT, Owner, RuleSet, foreign_roots, plan_sync
+from payload_operator.planning.bucket_rules import (
+    OVERLAPS_OTHER_ROOT,
+    Owner,
+    RuleSet,
+    claim,
+    foreign_roots,
+    plan_sync,
+)
 from payload_operator.planning.keys import ReferenceOutsideStorage
 from payload_operator.planning.rule_dialects import S3Dialect
 from payload_operator.planning.tenancy import TenantPolicy, decide, endpoints_of, refusal_message
@@ -114,6 +121,7 @@ def test_a_lifecycle_rule_over_another_resources_root_writes_nothing(case: RootC
     unrelated = other | {"spec": other["spec"] | {"s3": {"bucket": "elsewhere"}, "prefix": ""}}
     roots = foreign_roots(spec, "uid-a", [other, unrelated])
     assert [r.owner for r in roots] == ["ExternalPayloadStorage team-b/theirs"]
+    assert foreign_roots(spec, "uid-a", [claim(other), claim(unrelated)]) == roots, "the kept listing finds the same"
     plan = plan_sync(S3Dialect(), Owner(TENANT_NAMESPACE, "mine", "0a0a0a0a"), spec, RuleSet(), roots)
     assert OVERLAPS_OTHER_ROOT in [r.reason for r in plan.withdrawn], plan.withdrawn
     assert not plan.needs_write

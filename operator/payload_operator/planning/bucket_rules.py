@@ -247,6 +247,17 @@ def foreign_roots(spec: ExternalPayloadStorageSpec, uid: str, others: Iterable[M
     return found
 
 
+def claim(body: Mapping[str, Any]) -> dict[str, Any]:
+    """What `foreign_roots` reads of a stored body (identity, driver, its block, prefix): a cluster-wide listing
+    kept between resyncs holds these few fields per resource, not whole bodies with their status."""
+    meta, spec = body.get("metadata") or {}, body.get("spec") or {}
+    driver = spec.get("driver")
+    kept = {"driver": driver, "prefix": spec.get("prefix")}
+    if isinstance(driver, str):
+        kept[driver] = spec.get(driver)
+    return {"metadata": {k: meta.get(k) for k in ("uid", "namespace", "name")}, "spec": kept}
+
+
 def safe_key_prefixes(spec: ExternalPayloadStorageSpec) -> tuple[str, ...]:
     """The key prefixes to expire (<root><tmpPrefix>), unsafe ones left out, sorted and unique."""
     lifecycle = spec.lifecycle

@@ -25,7 +25,7 @@ from payload_operator.api.status import ConditionType, LifecycleStatus
 from payload_operator.core import metrics
 from payload_operator.core.secrets import SecretValues
 from payload_operator.core.timefmt import format_time, parse_time
-from payload_operator.planning.bucket_rules import ForeignRoot, foreign_roots, lifecycle_mode
+from payload_operator.planning.bucket_rules import ForeignRoot, claim, foreign_roots, lifecycle_mode
 from payload_operator.planning.conditions import false
 from payload_operator.planning.schedule import ScheduleError, effective_schedule, next_after, random_seed
 from payload_operator.planning.status_change import StatusChange
@@ -88,7 +88,7 @@ async def _foreign_roots(kube: KubeClient, resource: Resource, *, fresh: bool) -
     if fresh or listing is None or time.monotonic() - listing.taken > LISTING_TTL_SECONDS:
         taken = time.monotonic()
         listed = await kube.call("GET", f"/apis/{API_GROUP}/{API_VERSION}/{PLURAL}")
-        listing = _Listing(taken, [item for item in listed.get("items") or [] if isinstance(item, dict)])
+        listing = _Listing(taken, [claim(item) for item in listed.get("items") or [] if isinstance(item, dict)])
         _listings[kube] = listing
     return foreign_roots(resource.spec, resource.uid, listing.items)
 
