@@ -192,19 +192,29 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def run_line(e: scale_table.Entry) -> str:
+    spaces = f"{e['namespaces']} namespace" + ("s" if e["namespaces"] != 1 else "")
+    return (
+        f"- {e['rev']} ({e['role']}), {e['resources']:,} resources in {spaces}: finished {e['finished_at']},"
+        f" {e['wall_seconds'] / 60:.0f} min, load average {e['load_average'][0]} at the end"
+    )
+
+
 def section(entries: list[scale_table.Entry]) -> str:
     """The docs section: what was run, on what, the table, the slope, the goals."""
     first = entries[0]
     commands = sorted({e["command"] for e in entries})
-    runs = "\n".join(
-        f"- {e['rev']} ({e['role']}), {e['resources']:,} resources in {e['namespaces']} namespaces: finished"
-        f" {e['finished_at']}, {e['wall_seconds'] / 60:.0f} min, load average {e['load_average'][0]} at the end"
-        for e in sorted(entries, key=lambda e: (e["resources"], e["role"] != "current"))
-    )
+    runs = "\n".join(run_line(e) for e in sorted(entries, key=lambda e: (e["resources"], e["role"] != "current")))
     mix = ", ".join(f"{n} {d}" for d, n in first["report"]["drivers"].items())
     slope = "\n".join(f"- {line}" for line in scale_table.slopes(entries)) or "- (one fleet size only)"
     goals = "\n".join(f"- {line}" for line in scale_table.goals(entries))
     concurrency = storm_series(entries)
+    apart = (
+        "\nThe trees were measured by separate invocations (see the finish times), so the machine's load differs"
+        " between columns.\n"
+        if len(commands) > 1
+        else ""
+    )
     return f"""{SECTION}
 
 Measured with `.venv/bin/python {"` and `.venv/bin/python ".join(commands)}` (wrapped in
@@ -212,7 +222,7 @@ Measured with `.venv/bin/python {"` and `.venv/bin/python ".join(commands)}` (wr
 Linux {platform.release()}; the machine is shared with other work. Runs:
 
 {runs}
-
+{apart}
 Each run starts its own kube-apiserver, moto, GCS emulator, Azurite and one Durable Workflow server emulator,
 then applies N resources and their Secrets with one `kubectl apply`, in up to 20 namespaces (50 resources each).
 Each resource has its own server namespace and its own bucket: the drivers take turns (for {first["resources"]:,}:
