@@ -8,6 +8,7 @@ no progress ends the loop, because what is left is blocked and asking again woul
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,25 +22,25 @@ CLEANUP_LIMIT = 1000  # the server's maximum batch
 SAMPLE = 10
 
 
+# The result's counters, by name: the tally counts into them, so the names are written once (in api/results.py).
+COUNTERS = frozenset(name for name, info in ServerPassesResult.model_fields.items() if info.annotation is int)
+
+
 @dataclass
 class PassTally:
     """What the passes of one run achieved, over every namespace."""
 
-    passes: int = 0
-    runs_pruned: int = 0
-    runs_skipped: int = 0
-    runs_failed: int = 0
-    payloads_deleted: int = 0
-    expired_remaining: int = 0
-    cleanup_passes: int = 0
-    cleanup_references_deleted: int = 0
-    cleanup_objects_deleted: int = 0
-    cleanup_blocked: int = 0
-    cleanup_backlog: int = 0
+    counts: Counter[str] = field(default_factory=Counter)
     budget_exhausted: list[str] = field(default_factory=list)
     partial: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
+
+    def add(self, counter: str, amount: int = 1) -> None:
+        """Add to one of the result's counters (a name it does not have is a bug, not a silent new key)."""
+        if counter not in COUNTERS:
+            raise KeyError(f"ServerPassesResult has no counter {counter!r}")
+        self.counts[counter] += amount
 
     def reason(self, text: str) -> None:
         """Keep a skip or error reason, up to the sample size."""
@@ -48,7 +49,7 @@ class PassTally:
 
     def result(self, *, dry_run: bool) -> ServerPassesResult:
         """The `serverPasses` section of the run result."""
-        if self.errors and not self.passes:
+        if self.errors and not self.counts["passes"]:
             status = PassesStatus.FAILED
         elif self.errors or self.partial:
             status = PassesStatus.PARTIAL
@@ -56,17 +57,7 @@ class PassTally:
             status = PassesStatus.OK
         return ServerPassesResult(
             status=PassesStatus.DRY_RUN if dry_run and not self.errors else status,
-            passes=self.passes,
-            runs_pruned=self.runs_pruned,
-            runs_skipped=self.runs_skipped,
-            runs_failed=self.runs_failed,
-            payloads_deleted=self.payloads_deleted,
-            expired_remaining=self.expired_remaining,
-            cleanup_passes=self.cleanup_passes,
-            cleanup_references_deleted=self.cleanup_references_deleted,
-            cleanup_objects_deleted=self.cleanup_objects_deleted,
-            cleanup_blocked=self.cleanup_blocked,
-            cleanup_backlog=self.cleanup_backlog,
+            **self.counts,
             budget_exhausted=self.budget_exhausted[:SAMPLE],
             errors=self.errors[:SAMPLE],
             reasons=self.reasons,
@@ -85,15 +76,15 @@ def _backlog(cleanup: Mapping[str, Any]) -> int:
 
 def record_retention_pass(tally: PassTally, namespace: str, status: int, report: Mapping[str, Any]) -> int:
     """Count one retention pass; returns how many runs it pruned."""
-    tally.passes += 1
+    tally.add("passes")
     pruned = _int(report.get("pruned"))
-    tally.runs_pruned += pruned
-    tally.runs_skipped += _int(report.get("skipped"))
-    tally.runs_failed += _int(report.get("failed"))
+    tally.add("runs_pruned", pruned)
+    tally.add("runs_skipped", _int(report.get("skipped")))
+    tally.add("runs_failed", _int(report.get("failed")))
     for item in report.get("results") or []:
         if not isinstance(item, dict):
             continue
-        tally.payloads_deleted += _int(item.get("external_payloads_deleted"))
+        tally.add("payloads_deleted", _int(item.get("external_payloads_deleted")))
         if item.get("outcome") in ("skipped", "error"):
             tally.reason(f"{namespace}/{item.get('run_id')}: {item.get('outcome')}: {item.get('reason')}")
     if status == 207 or _int(report.get("failed")) or _int(report.get("skipped")):
@@ -105,11 +96,11 @@ def record_cleanup_pass(tally: PassTally, namespace: str, status: int, report: M
     """Count one Gen B cleanup pass; returns how many uploads it processed and the backlog left."""
     raw = report.get("cleanup")
     cleanup: Mapping[str, Any] = raw if isinstance(raw, dict) else {}
-    tally.cleanup_passes += 1
-    tally.cleanup_references_deleted += _int(cleanup.get("deleted_references"))
-    tally.cleanup_objects_deleted += _int(cleanup.get("deleted_backing_objects"))
+    tally.add("cleanup_passes")
+    tally.add("cleanup_references_deleted", _int(cleanup.get("deleted_references")))
+    tally.add("cleanup_objects_deleted", _int(cleanup.get("deleted_backing_objects")))
     blocked = _int(cleanup.get("blocked"))
-    tally.cleanup_blocked += blocked
+    tally.add("cleanup_blocked", blocked)
     if status == 207 or blocked:
         tally.partial.append(namespace)
         failures = _int(cleanup.get("storage_driver_failures"))
@@ -128,7 +119,7 @@ async def _retention(client: ServerClient, namespace: str, limit: int, tally: Pa
         remaining = _int((await client.retention_status(namespace)).get("expired_run_count"))
     if remaining and passes >= MAX_PASSES:
         tally.budget_exhausted.append(namespace)
-    tally.expired_remaining += remaining
+    tally.add("expired_remaining", remaining)
 
 
 async def _cleanup(client: ServerClient, namespace: str, tally: PassTally, dry_run: bool) -> None:
@@ -142,7 +133,7 @@ async def _cleanup(client: ServerClient, namespace: str, tally: PassTally, dry_r
             break
     if backlog and passes >= MAX_PASSES:
         tally.budget_exhausted.append(namespace)
-    tally.cleanup_backlog += backlog
+    tally.add("cleanup_backlog", backlog)
 
 
 async def drive(
