@@ -87,7 +87,7 @@ def _cpu_share(e: Entry) -> float:
     return 100 * float(e["report"]["cpu_seconds_quiet"]) / max(float(e["report"]["quiet_seconds"]), 0.001)
 
 
-PEAK_SETTLE = Measure("peak RSS after settling (VmHWM, MiB)", f"< {GOAL_RSS_MIB:.0f}", _report("peak_rss_settle_mib"))
+PEAK_SETTLE = Measure("peak RSS when all Ready (VmHWM, MiB)", f"< {GOAL_RSS_MIB:.0f}", _report("peak_rss_settle_mib"))
 RSS_REST = Measure("RSS at rest (MiB)", f"< {GOAL_RSS_MIB:.0f}", _report("rss_mib"))
 CPU_REST = Measure("CPU at rest (% of one core)", f"< {100 * GOAL_CPU_SHARE:.0f}", _cpu_share, "{:.1f}")
 MEASURES = [
