@@ -145,7 +145,7 @@ class Storm:
                 return None
             return (sum(active for _k, (_last, active) in states),)
 
-        found = wait_for(started, self.timeout, interval=0.5, message="half the storm's runs started")
+        found = wait_for(started, self.timeout, interval=2.0, message="half the storm's runs started")
         assert found is not None
         return found[0]
 
