@@ -20,6 +20,7 @@ import kopf
 from prometheus_client import start_http_server
 
 from payload_operator.adapters import kube_login
+from payload_operator.adapters.import_misses import remember_missing
 from payload_operator.adapters.kube import KubeClient, KubeError
 from payload_operator.adapters.readiness_probe import ReadinessProbe
 from payload_operator.adapters.run_context import server_ca_bundle
@@ -58,6 +59,7 @@ def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo | No
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     """Give Kopf our identity and tuning, open the shared Kubernetes client, serve metrics."""
+    remember_missing()  # before the first request: httpcore's per-lock import of an absent module
     settings.persistence.finalizer = f"{API_GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=API_GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
