@@ -172,3 +172,14 @@ def test_the_ready_gauge_follows_the_status_the_api_server_stored(passes: Passes
     deleting = raw | {"metadata": raw["metadata"] | {"deletionTimestamp": FUTURE}}
     _tick(passes, deleting | {"status": {"conditions": [ready | {"status": "False"}]}}, memo)
     assert _ready_gauge(raw) is None, "a resource being deleted gets no series back"
+
+
+def test_a_tick_works_on_a_snapshot_that_the_live_body_cannot_move(handlers: ModuleType) -> None:
+    raw = stored_body()
+    raw["status"] = {"conditions": [{"type": "Ready", "status": "True"}]}
+    observed = handlers._observe(kopf.Body(cast(kopf.RawBody, raw)))
+    raw["status"]["conditions"][0]["status"] = "False"  # Kopf's live body moves while the tick awaits
+    raw["spec"]["server"]["namespaces"].append("later")
+
+    assert observed["status"]["conditions"][0]["status"] == "True"
+    assert observed["spec"]["server"]["namespaces"] == ["orders"]

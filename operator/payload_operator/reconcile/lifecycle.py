@@ -67,10 +67,11 @@ def _sync_rules(
         rule_store.close()
 
 
-LISTING_TTL_SECONDS = 5.0
+LISTING_TTL_SECONDS = 30.0
 """How long one cluster-wide listing of the resources serves the resyncs of unchanged resources: one list
-call per few seconds instead of one per pass. A new or changed resource, the one about to write new rules,
-always lists afresh."""
+call per timer interval instead of one per pass (at 1,000 resources a listing is megabytes of JSON to parse,
+and a few resyncs fall due every second). A new or changed resource, the one about to write new rules, always
+lists afresh; an unchanged one learns of a new neighbour at most this much later, well within its resync."""
 
 
 @dataclass(frozen=True)
