@@ -11,6 +11,7 @@ Pure: addresses are resolved by the caller (`payload_operator.adapters.tenancy`)
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -304,7 +305,13 @@ class _Entry:
 
 
 def _entries(grant: EndpointGrant) -> list[_Entry]:
-    return [_Entry.parse(text) for text in grant.hosts]
+    return [_parsed_entry(text) for text in grant.hosts]
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed_entry(text: str) -> _Entry:
+    """`_Entry.parse`, remembered: every check of every resource reads the same few policy entries."""
+    return _Entry.parse(text)
 
 
 def _grants_host(grant: EndpointGrant, host: Host, resolved: Sequence[Address]) -> bool:
