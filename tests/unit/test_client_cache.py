@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from prometheus_client import REGISTRY
 
 from payload_operator.adapters.bucket_rules.factory import ARM_CLIENTS, open_rule_store
 from payload_operator.adapters.storage import factory
@@ -27,6 +28,11 @@ POLICY = {
 }
 
 
+def built(provider: str) -> float:
+    """payload_operator_provider_clients_built_total for `provider`."""
+    return REGISTRY.get_sample_value("payload_operator_provider_clients_built_total", {"provider": provider}) or 0.0
+
+
 def s3_secret(secret_key: str) -> SecretValues:
     return SecretValues("secret ns/s3", {"accessKeyId": "AKIAEXAMPLE", "secretAccessKey": secret_key})
 
@@ -42,13 +48,13 @@ def _empty_caches() -> Iterator[None]:
 
 
 def test_two_buckets_on_one_endpoint_and_secret_share_one_s3_client() -> None:
-    builds = factory.S3_CLIENTS.builds
+    builds = built("s3")
     first = open_store(make_spec("s3", S3_BLOCK), s3_secret("x" * 20))
     second = open_store(make_spec("s3", S3_BLOCK | {"bucket": "two"}), s3_secret("x" * 20))
     first.close()  # a store's close leaves the shared client to the cache
 
     assert second.client is first.client  # type: ignore[attr-defined]
-    assert (second.bucket, factory.S3_CLIENTS.builds - builds) == ("two", 1)
+    assert (second.bucket, built("s3") - builds) == ("two", 1)
 
 
 def test_a_rotated_secret_a_new_endpoint_or_pool_size_gets_its_own_client() -> None:
@@ -73,13 +79,13 @@ def test_a_changed_proxy_environment_gets_a_client_that_honours_it(monkeypatch: 
 
 
 def test_azure_containers_of_one_connection_string_share_the_service_client() -> None:
-    builds = factory.AZURE_ACCOUNTS.builds
+    builds = built("azure")
     secret = SecretValues("secret ns/az", {"connectionString": CONNECTION})
     block = {"accountUrl": "https://acct.blob.core.windows.net", "credentialsSecretRef": {"name": "az"}}
     first = open_store(make_spec("azure", block | {"container": "one"}), secret)
     second = open_store(make_spec("azure", block | {"container": "two"}), secret)
 
-    assert factory.AZURE_ACCOUNTS.builds - builds == 1
+    assert built("azure") - builds == 1
     assert second.container.url == "http://127.0.0.1:1/acct/two"  # type: ignore[attr-defined]
     first.close()  # closing one container leaves the shared pipeline to the other
     assert len(factory.AZURE_ACCOUNTS) == 1
@@ -100,7 +106,7 @@ def test_arm_rule_stores_share_a_client_per_service_principal() -> None:
 
     azure = {"container": "payloads", "accountUrl": "https://acct.blob.core.windows.net", "managementPolicy": POLICY}
     spec = make_spec("azure", azure | {"credentialsSecretRef": {"name": "az"}})
-    builds = ARM_CLIENTS.builds
+    builds = built("arm")
     first, second, rotated = (open_rule_store(spec, principal(s)) for s in ("s1", "s1", "s2"))
 
     assert first is not None
@@ -108,22 +114,23 @@ def test_arm_rule_stores_share_a_client_per_service_principal() -> None:
     assert rotated is not None
     assert second.client is first.client  # type: ignore[attr-defined]
     assert rotated.client is not first.client  # type: ignore[attr-defined]
-    assert ARM_CLIENTS.builds - builds == 2
+    assert built("arm") - builds == 2
 
 
 def test_the_cache_is_bounded_and_closes_what_it_drops() -> None:
     closed: list[str] = []
-    cache: ClientCache[str] = ClientCache(closed.append, size=2)
+    cache: ClientCache[str] = ClientCache("test", closed.append, size=2)
+    builds = built("test")
     for name in ("a", "b", "a", "c"):  # "a" used again, so "b" is the least recently used
         cache.get(name, lambda name=name: f"client-{name}")  # type: ignore[misc]
 
-    assert (len(cache), closed, cache.builds) == (2, ["client-b"], 3)
+    assert (len(cache), closed, built("test") - builds) == (2, ["client-b"], 3)
     cache.clear()
     assert sorted(closed) == ["client-a", "client-b", "client-c"]
 
 
 def test_a_failed_build_caches_nothing() -> None:
-    cache: ClientCache[str] = ClientCache(lambda _: None)
+    cache: ClientCache[str] = ClientCache("test", lambda _: None)
 
     def refuse() -> str:
         raise ValueError("refused")

@@ -56,6 +56,13 @@ PASS_DURATION = Histogram(
     ["pass"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0),
 )
+PROVIDER_CLIENTS_BUILT = Counter(
+    "payload_operator_provider_clients_built_total",
+    "Storage provider clients built, by provider (s3, gcs, azure, arm). Clients are shared per endpoint and "
+    "credentials, so a settled fleet builds none; a steady rise means more distinct endpoints and credentials "
+    "than the client caches hold.",
+    ["provider"],
+)
 PASS_ERRORS = Counter(
     "payload_operator_reconcile_errors_total",
     "Passes that concluded a False condition (by its reason) or raised (by the exception's type).",

@@ -75,7 +75,7 @@ class _ArmClient:
         self.credential.close()
 
 
-ARM_CLIENTS: ClientCache[_ArmClient] = ClientCache(_ArmClient.close)
+ARM_CLIENTS: ClientCache[_ArmClient] = ClientCache("arm", _ArmClient.close)
 
 
 def _service_principal(credentials: SecretValues | None) -> tuple[str, ...] | None:

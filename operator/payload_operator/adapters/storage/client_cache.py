@@ -22,6 +22,8 @@ from collections.abc import Callable
 from contextlib import suppress
 from typing import Generic, TypeVar
 
+from payload_operator.core import metrics
+
 T = TypeVar("T")
 
 CACHE_SIZE = 64
@@ -48,15 +50,15 @@ def fingerprint(*parts: object) -> str:
 
 
 class ClientCache(Generic[T]):
-    """A thread-safe LRU of clients; `close` is called on every client that leaves it."""
+    """A thread-safe LRU of one provider's clients; `close` is called on every client that leaves it, and every
+    build is counted (payload_operator_provider_clients_built_total)."""
 
-    def __init__(self, close: Callable[[T], object], size: int = CACHE_SIZE) -> None:
+    def __init__(self, provider: str, close: Callable[[T], object], size: int = CACHE_SIZE) -> None:
+        self._built = metrics.PROVIDER_CLIENTS_BUILT.labels(provider)
         self._close = close
         self._size = size
         self._entries: OrderedDict[str, T] = OrderedDict()
         self._lock = threading.Lock()
-        self.builds = 0
-        """Clients built so far: what the benchmarks and tests count."""
 
     def get(self, key: str, build: Callable[[], T]) -> T:
         """The client under `key`, built by `build` (under the lock) when absent."""
@@ -66,7 +68,7 @@ class ClientCache(Generic[T]):
                 self._entries.move_to_end(key)
                 return client
             client = build()
-            self.builds += 1
+            self._built.inc()
             self._entries[key] = client
             while len(self._entries) > self._size:
                 _, evicted = self._entries.popitem(last=False)

@@ -90,7 +90,7 @@ class _S3Client:
         self.client.close()
 
 
-S3_CLIENTS: ClientCache[_S3Client] = ClientCache(_S3Client.close)
+S3_CLIENTS: ClientCache[_S3Client] = ClientCache("s3", _S3Client.close)
 
 
 def _s3_client(s3: S3Spec, static: dict[str, str | None], pool: int) -> _S3Client:
@@ -183,7 +183,7 @@ def _close_gcs(client: Any) -> None:
     client.close()
 
 
-GCS_CLIENTS: ClientCache[Any] = ClientCache(_close_gcs)
+GCS_CLIENTS: ClientCache[Any] = ClientCache("gcs", _close_gcs)
 
 
 def _gcs_client(gcs: GcsSpec, credentials: SecretValues | None, pool: int) -> Any:
@@ -251,7 +251,7 @@ class _AzureAccount:
             self.identity.close()
 
 
-AZURE_ACCOUNTS: ClientCache[_AzureAccount] = ClientCache(_AzureAccount.close)
+AZURE_ACCOUNTS: ClientCache[_AzureAccount] = ClientCache("azure", _AzureAccount.close)
 
 
 def _azure_account(azure: AzureSpec, connection_string: str | None, pool: int) -> _AzureAccount:
