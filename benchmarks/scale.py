@@ -239,6 +239,11 @@ spec once half the runs have started. The test suite runs the same drill with 40
 
 {scale_table.table(entries)}
 
+The rest window holds every resource's resync but is shorter than one resync interval when the fleet became
+Ready over a while, so "over the window" overstates the steady share; "per resync interval" spreads the
+window's CPU over as many intervals as it held resync rounds, which understates the timer ticks' part. The
+steady share lies between the two.
+
 Growth from the smallest to the largest fleet:
 
 {slope}

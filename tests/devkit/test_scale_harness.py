@@ -18,6 +18,7 @@ def entry(role: str, resources: int, *, rss: float, cpu: float, writes: int = 0,
         "rss_mib": rss,
         "cpu_seconds_quiet": cpu,
         "quiet_seconds": 100.0,
+        "seconds_per_resync": 50.0,
         "resyncs_per_resource": 1,
         "api_objects_changed": ["x"] * writes,
         "storage_reads_per_resync_by_driver": {"s3": 1.0},
@@ -123,4 +124,11 @@ def test_goals_are_judged_at_the_largest_fleet_of_this_tree() -> None:
     entries = [entry("current", 100, rss=100, cpu=1), entry("current", 1000, rss=300, cpu=10, writes=1, ready=90)]
     verdicts = scale_table.goals(entries)
     assert verdicts[0].startswith("apply to all Ready at 1,000 resources: 90 s")
-    assert [v.rsplit(": ", 1)[1] for v in verdicts] == ["met", "NOT met", "NOT met", "NOT met", "NOT met"]
+    assert [v.rsplit(": ", 1)[1] for v in verdicts] == ["met", "NOT met", "NOT met", "NOT met", "met", "NOT met"]
+    assert "CPU at rest per resync interval at 1,000 resources: 1.67 % of one core" in verdicts[4]
+
+
+def test_cpu_per_resync_interval_spreads_the_window_over_its_resync_rounds() -> None:
+    rest = entry("current", 100, rss=100, cpu=6)  # 100 s window holding two rounds of 300 s resyncs
+    assert scale_table.CPU_PER_INTERVAL.text(rest) == "1.0"
+    assert scale_table.CPU_REST.text(rest) == "6.0"
