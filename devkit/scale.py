@@ -67,6 +67,7 @@ class ScaleReport:
     resources: int
     namespaces: int
     settle_seconds: float = 0.0
+    apply_seconds: float = 0.0  # how long `kubectl apply` itself took (its requests compete with the operator's)
     runs_settle_seconds: float = 0.0
     server_requests_to_settle: int = 0
     storage_requests_to_settle: int = 0
@@ -279,6 +280,8 @@ class Fleet:
         cpu_start = self.operator.cpu_seconds()
         started = time.monotonic()
         self.cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(manifests), timeout=900)
+        report.apply_seconds = round(time.monotonic() - started, 1)
+        self.log(f"kubectl apply returned after {report.apply_seconds}s")
         self.wait_count(ready, "Ready", started)
         report.settle_seconds = round(time.monotonic() - started, 1)
         report.server_requests_to_settle = len(self.server.requests)

@@ -117,6 +117,7 @@ CPU_PER_INTERVAL = Measure(
 )
 MEASURES = [
     Measure("apply to all Ready (s)", f"< {GOAL_READY_SECONDS:.0f} at 1,000", _report("settle_seconds"), "{:.1f}"),
+    Measure("... of which `kubectl apply` itself (s)", "", _report("apply_seconds"), "{:.1f}"),
     Measure("apply to every first run finished (s)", "", _report("runs_settle_seconds"), "{:.1f}"),
     Measure("operator CPU to settle (s)", "", _report("cpu_seconds_to_settle"), "{:.1f}"),
     PEAK_SETTLE,
