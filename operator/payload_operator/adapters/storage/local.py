@@ -67,6 +67,17 @@ class LocalStore:
             while chunk := file.read(chunk_size):
                 yield chunk
 
+    def read_into(self, key: str, buffer: bytearray) -> Iterator[int]:
+        """Fill `buffer` from the object again and again; yields how many bytes each fill holds.
+        The caller must use them before asking for the next (integrity hashing reuses one buffer)."""
+        with self._errors("read", key):
+            fd = os.open(self._path(key), os.O_RDONLY)
+            try:
+                while count := os.readv(fd, [buffer]):
+                    yield count
+            finally:
+                os.close(fd)
+
     def put(self, key: str, data: bytes) -> None:
         with self._errors("put", key):
             self._replace(key, lambda target: target.write(data))

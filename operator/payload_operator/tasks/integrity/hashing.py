@@ -8,12 +8,25 @@ claimed size; its key names the sha256 it must hash to.
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol, runtime_checkable
 
 from payload_operator.adapters.storage.base import ObjectStore, StorageError
 
 CHUNK_SIZE = 1 << 20
+
+
+@runtime_checkable
+class ReadsInto(Protocol):
+    """A store that can fill a caller's buffer (local files): no new bytes object per chunk."""
+
+    def read_into(self, key: str, buffer: bytearray) -> Iterator[int]: ...
+
+
+_buffers = threading.local()
 
 
 class Problem(StrEnum):
@@ -67,11 +80,28 @@ def verify(store: ObjectStore, check: Check, chunk_size: int = CHUNK_SIZE) -> Ve
     digest = hashlib.sha256()
     size = 0
     try:
-        for chunk in store.read_chunks(check.key, chunk_size):
-            digest.update(chunk)
-            size += len(chunk)
+        if isinstance(store, ReadsInto):
+            size = _hash_into(store, check.key, digest.update, chunk_size)
+        else:
+            for chunk in store.read_chunks(check.key, chunk_size):
+                digest.update(chunk)
+                size += len(chunk)
     except FileNotFoundError:
         return Verdict(check, Problem.MISSING, size)
     except StorageError as exc:
         return Verdict(check, Problem.UNREADABLE, size, detail=exc.reason)
     return judge(check, digest.hexdigest(), size)
+
+
+def _hash_into(store: ReadsInto, key: str, update: Callable[[memoryview], None], chunk_size: int) -> int:
+    """Hash through this thread's reused buffer. Why: a fresh 1 MiB bytes object per chunk cost about
+    10% more user and 40-90% more system CPU than refilling one buffer (8,000 local files, 3.8 GiB, 2 cores)."""
+    buffer: bytearray | None = getattr(_buffers, "buffer", None)
+    if buffer is None or len(buffer) != chunk_size:
+        buffer = _buffers.buffer = bytearray(chunk_size)
+    view = memoryview(buffer)
+    size = 0
+    for count in store.read_into(key, buffer):
+        update(view[:count])
+        size += count
+    return size

@@ -39,6 +39,11 @@ from payload_operator.tasks.refset import ReferenceSet, directory_of
 
 FIRST_LIST_BATCH = 100  # small, so the first reads start as soon as a first (small) page is in
 LIST_BATCH = 1000
+BATCH_BYTES = 4 << 20
+"""A pool task takes queued checks until their sizes add up to this (four 1 MiB reads)."""
+BATCH_OBJECTS = 32
+GUESSED_BYTES = 256 << 10
+"""The size counted for an object neither the listing nor a reference sized."""
 
 Progress = Callable[[str], None]
 
@@ -99,18 +104,20 @@ class IntegrityRun:
             claims = _Claims(references)
             checker = _Checker(store, spec.key_prefix, self.on_corrupt or settings.on_corrupt, tally, self.progress)
             async with BoundedPool(checker.work, checker.record, workers=settings.concurrency) as pool:
+                batches = _Batches(pool)
                 if mode is not IntegrityMode.REFERENCED:
                     await _list(
                         store,
                         claims,
-                        pool,
+                        batches,
                         tally,
                         prefix=spec.key_prefix,
                         shard=context.shard,
                         sample_ratio=settings.sample_ratio,
                     )
                 for check in claims.unlisted():
-                    await pool.submit(check)
+                    await batches.add(check)
+                await batches.flush()
             if tally.counts["checked"] == 0:  # nothing verified: is that because there is nothing?
                 extra["storeHoldsObjects"] = await asyncio.to_thread(_holds_payloads, store, spec.key_prefix)
         finally:
@@ -175,7 +182,10 @@ class _Checker:
         self.tally = tally
         self.progress = progress
 
-    def work(self, check: Check) -> Outcome:
+    def work(self, batch: list[Check]) -> list[Outcome]:
+        return [self._check(check) for check in batch]
+
+    def _check(self, check: Check) -> Outcome:
         verdict = verify(self.store, check)
         if not self.quarantine or verdict.problem not in (Problem.SIZE, Problem.HASH):
             return Outcome(verdict)
@@ -185,10 +195,11 @@ class _Checker:
             return Outcome(verdict, quarantined=False)
         return Outcome(verdict, quarantined=True)
 
-    def record(self, outcome: Outcome) -> None:
-        self.tally.record(outcome.verdict)
-        if outcome.quarantined is not None:
-            self.tally.counts["quarantined" if outcome.quarantined else "quarantineFailed"] += 1
+    def record(self, outcomes: list[Outcome]) -> None:
+        for outcome in outcomes:
+            self.tally.record(outcome.verdict)
+            if outcome.quarantined is not None:
+                self.tally.counts["quarantined" if outcome.quarantined else "quarantineFailed"] += 1
         if self.progress is not None:
             counts = self.tally.counts
             bad = counts["missing"] + counts["corrupt"] + counts["unreadable"]
@@ -231,10 +242,39 @@ class _Claims:
         return rest
 
 
+class _Batches:
+    """Checks handed to the pool a few at a time: small objects share one task, a large one goes alone.
+
+    Why: each pool task costs 40-55 µs of CPU under the GIL (a future, a callback, a thread wake-up;
+    measured with no-op work, 20,000 tasks), which the hashing threads need between chunks: for 20,000
+    local objects that is about 1 s beside some 4 s of sha256 on 2 cores. In-flight memory stays flat:
+    at most 2 * workers batches of at most BATCH_OBJECTS checks each, each object still read a chunk
+    at a time.
+    """
+
+    def __init__(self, pool: BoundedPool[list[Check], list[Outcome]]) -> None:
+        self._pool = pool
+        self._checks: list[Check] = []
+        self._bytes = 0
+
+    async def add(self, check: Check, size: int | None = None) -> None:
+        """Queue `check` (of `size` bytes if the listing said so, else its claims' or a guess)."""
+        self._checks.append(check)
+        self._bytes += size if size is not None else max(check.sizes, default=GUESSED_BYTES)
+        if self._bytes >= BATCH_BYTES or len(self._checks) >= BATCH_OBJECTS:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Submit what is queued."""
+        if self._checks:
+            batch, self._checks, self._bytes = self._checks, [], 0
+            await self._pool.submit(batch)
+
+
 async def _list(
     store: ObjectStore,
     claims: _Claims,
-    pool: BoundedPool[Check, Outcome],
+    batches: _Batches,
     tally: Tally,
     *,
     prefix: str,
@@ -250,8 +290,8 @@ async def _list(
             elif keys.in_sample(sha256, sample_ratio):
                 check, unlisted = claims.check(info.key, sha256)
                 for previous in unlisted:
-                    await pool.submit(previous)
-                await pool.submit(check)
+                    await batches.add(previous)
+                await batches.add(check, info.size)
 
 
 def _holds_payloads(store: ObjectStore, prefix: str) -> bool:
