@@ -19,6 +19,7 @@ from payload_operator.adapters.kube import (
     SecretKeyMissing,
     SecretNotConsented,
     SecretValueNotText,
+    one_read_per_secret,
 )
 
 
@@ -39,9 +40,11 @@ SECRETS = {
 }
 
 
-def _client() -> KubeClient:
+def _client(reads: list[str] | None = None) -> KubeClient:
     def answer(request: httpx.Request) -> httpx.Response:
         name = request.url.path.rsplit("/", 1)[-1]
+        if reads is not None:
+            reads.append(name)
         if name not in SECRETS:
             return httpx.Response(404, json={"reason": "NotFound"})
         return httpx.Response(200, content=json.dumps(SECRETS[name]), headers={"Content-Type": "application/json"})
@@ -76,3 +79,18 @@ async def test_values_are_decoded_key_by_key() -> None:
         await client.read_secret_key("team-a", "mixed", "ca.der")
     with pytest.raises(SecretKeyMissing):
         await client.read_secret_key("team-a", "mixed", "absent")
+
+
+async def test_within_one_pass_a_secret_is_read_once_and_refusals_are_read_again() -> None:
+    reads: list[str] = []
+    client = _client(reads)
+    with one_read_per_secret():
+        first = await client.read_secret("team-a", "labelled")
+        again = await client.read_secret("team-a", "labelled")
+        for _ in range(2):
+            with pytest.raises(SecretNotConsented):
+                await client.read_secret("team-a", "unlabelled")
+    await client.read_secret("team-a", "labelled")  # the next pass reads afresh (a rotated Secret)
+
+    assert again is first
+    assert reads == ["labelled", "unlabelled", "unlabelled", "labelled"]

@@ -19,8 +19,9 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import contextvars
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +141,25 @@ def _path(api_version: str, plural: str, namespace: str | None, name: str | None
     return f"{root}{ns}/{plural}" + (f"/{name}" if name else "") + (f"/{sub}" if sub else "")
 
 
+_PASS_SECRETS: contextvars.ContextVar[dict[tuple[str, str], SecretValues] | None] = contextvars.ContextVar(
+    "pass_secrets", default=None
+)
+
+
+@contextlib.contextmanager
+def one_read_per_secret() -> Iterator[None]:
+    """Within this block (one reconcile pass and the tasks it starts), each Secret is read once.
+
+    A resync of an S3 resource needs its credentials Secret twice (the published server env, the lifecycle
+    rules); each read is an API call costing milliseconds of CPU, and a fleet resyncs several resources every
+    second. Refusals (missing, not consented) are not remembered: they are read again."""
+    token = _PASS_SECRETS.set({})
+    try:
+        yield
+    finally:
+        _PASS_SECRETS.reset(token)
+
+
 class KubeClient:
     """Authenticated REST calls against one API server."""
 
@@ -212,7 +232,18 @@ class KubeClient:
         return result
 
     async def read_secret(self, namespace: str, name: str) -> SecretValues:
-        """The decoded data of a Secret that consented (or was pinned); values that are not text are left out."""
+        """The decoded data of a Secret that consented (or was pinned); values that are not text are left out.
+
+        Inside `one_read_per_secret`, a Secret read once is not read again."""
+        shared = _PASS_SECRETS.get()
+        if shared is not None and (namespace, name) in shared:
+            return shared[namespace, name]
+        values = await self._read_secret(namespace, name)
+        if shared is not None:
+            shared[namespace, name] = values
+        return values
+
+    async def _read_secret(self, namespace: str, name: str) -> SecretValues:
         try:
             secret = await self.call("GET", _path("v1", "secrets", namespace, name))
         except KubeNotFound as exc:

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from payload_operator.adapters.kube import KubeClient, KubeError
+from payload_operator.adapters.kube import KubeClient, KubeError, one_read_per_secret
 from payload_operator.adapters.run_context import server_ca_bundle
 from payload_operator.adapters.server import InvalidCaBundle, ServerClient
 from payload_operator.adapters.tenancy import Admission
@@ -112,7 +112,8 @@ async def reconcile_policy(
     `resource` is `body` parsed (`parse`). A resource the tenant policy refuses gets PolicySynced False
     (TenantPolicyDenied) and nothing is called. The pass is counted and its conditions' gauges set, whichever
     way it ended."""
-    result = await _policy_pass(resource, body, kube, state, admission, namespace_concurrency=namespace_concurrency)
+    with one_read_per_secret():
+        result = await _policy_pass(resource, body, kube, state, admission, namespace_concurrency=namespace_concurrency)
     record_conditions(resource, result.change.conditions)
     return result
 
