@@ -200,7 +200,7 @@ def run_line(e: scale_table.Entry) -> str:
     )
 
 
-def section(entries: list[scale_table.Entry]) -> str:
+def section(entries: list[scale_table.Entry], note: str = "") -> str:
     """The docs section: what was run, on what, the table, the slope, the goals."""
     first = entries[0]
     commands = sorted({e["command"] for e in entries})
@@ -209,6 +209,7 @@ def section(entries: list[scale_table.Entry]) -> str:
     slope = "\n".join(f"- {line}" for line in scale_table.slopes(entries)) or "- (one fleet size only)"
     goals = "\n".join(f"- {line}" for line in scale_table.goals(entries))
     concurrency = storm_series(entries)
+    closing = f"\n{note}\n" if note else ""
     apart = (
         "\nThe trees were measured by separate invocations (see the finish times), so the machine's load differs"
         " between columns.\n"
@@ -254,7 +255,7 @@ Goals (issue 16) at this tree's largest fleet:
 {goals}
 
 Concurrency series the operator exposed during the storm (highest value seen): {concurrency}
-"""
+{closing}"""
 
 
 def apply_note(entries: list[scale_table.Entry]) -> str:
@@ -297,6 +298,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/payload-operator-scale-bench"))
     parser.add_argument("--write-docs", action="store_true", help=f"replace '{SECTION}' in {DOCS}")
     parser.add_argument("--render-only", action="store_true", help="measure nothing: render --results")
+    parser.add_argument("--note", default="", help="a closing paragraph for the section (what did not run, why)")
     return parser.parse_args()
 
 
@@ -314,7 +316,7 @@ def main() -> None:
             for tree in measured:
                 entries = scale_table.merge(args.results, run_one(tree, resources, args))
     shown = [e for e in entries if (e["timer"], e["resync"]) == (args.timer, args.resync)]
-    text = section(shown)
+    text = section(shown, args.note)
     print(text)
     if args.write_docs:
         replace_section(SECTION, text)
