@@ -228,7 +228,7 @@ Each run starts its own kube-apiserver, moto, GCS emulator, Azurite and one Dura
 then applies N resources and their Secrets with one `kubectl apply`, in up to 20 namespaces (50 resources each).
 Each resource has its own server namespace and its own bucket: the drivers take turns (for {first["resources"]:,}:
 {mix}); S3 and GCS buckets carry a lifecycle rule (Azure rules need the ARM plane, which is not emulated;
-Ceph RGW is left out because starting a Ceph cluster per run costs more than the run). Every tenth resource has
+Ceph RGW is left out: a Ceph monitor, OSD and gateway per run are not cheap to start). Every tenth resource has
 daily retention (orphan audit dry run) and weekly integrity, in the operator's process; their first runs are
 part of settling. The others carry a suspended retention block so the storm can ask all of them. The operator
 runs with PAYLOAD_OPERATOR_TIMER_INTERVAL={first["timer"]:g} s and every resource has
