@@ -28,15 +28,18 @@ def merge(crd: Cluster, namespace: str, name: str, patch: dict[str, Any]) -> Non
     crd.kubectl("patch", "eps", name, "-n", namespace, "--type=merge", "-p", json.dumps(patch))
 
 
+def ready(deploy: Deploy, crd: Cluster, namespace: str, dw_server: EmulatedServer, name: str, **spec: Any) -> None:
+    """A resource with a server namespace of its own (`<name>-ns`), once Ready."""
+    dw_server.add_namespace(f"{name}-ns")
+    deploy(name, dw_namespaces=[f"{name}-ns"], **spec)
+    wait_condition(crd, namespace, name, "Ready", "True")
+
+
 def test_only_a_resource_with_deletion_work_holds_the_finalizer(
     deploy: Deploy, crd: Cluster, kube_namespace: str, dw_server: EmulatedServer
 ) -> None:
-    dw_server.add_namespace("kept-ns")
-    dw_server.add_namespace("dropped-ns")
-    deploy("kept", dw_namespaces=["kept-ns"])
-    deploy("dropped", dw_namespaces=["dropped-ns"], deletionPolicy="Delete")
-    wait_condition(crd, kube_namespace, "kept", "Ready", "True")
-    wait_condition(crd, kube_namespace, "dropped", "Ready", "True")
+    ready(deploy, crd, kube_namespace, dw_server, "kept")
+    ready(deploy, crd, kube_namespace, dw_server, "dropped", deletionPolicy="Delete")
     assert finalizers(crd, kube_namespace, "kept") == []  # deletable with or without the operator
     assert finalizers(crd, kube_namespace, "dropped") == [FINALIZER]
 
@@ -55,12 +58,8 @@ def test_a_deleted_retain_resource_is_no_longer_served(
     deploy: Deploy, crd: Cluster, kube_namespace: str, dw_server: EmulatedServer
 ) -> None:
     """Its timer stops: the server hears nothing more for it, while a resource that stays is resynced on."""
-    dw_server.add_namespace("gone-ns")
-    dw_server.add_namespace("stays-ns")
-    deploy("gone", dw_namespaces=["gone-ns"])
-    deploy("stays", dw_namespaces=["stays-ns"])
-    wait_condition(crd, kube_namespace, "gone", "Ready", "True")
-    wait_condition(crd, kube_namespace, "stays", "Ready", "True")
+    ready(deploy, crd, kube_namespace, dw_server, "gone")
+    ready(deploy, crd, kube_namespace, dw_server, "stays")
     crd.kubectl("delete", "eps", "gone", "-n", kube_namespace, "--wait=true", "--timeout=30s")
     after_delete = dw_server.count(namespace="gone-ns")
     reads = {"method": "GET", "path": "/api/namespaces/stays-ns"}  # one per resync (resyncIntervalSeconds 10)
