@@ -270,8 +270,9 @@ def policy_check_due(state: ResourceState, resource: Resource | None, now: float
     if state.backoff.failures:
         return state.backoff.due(now)
     if resource is None:
-        return now - state.last_policy_check >= DEFAULT_RESYNC_SECONDS
-    interval = resync_interval(resource.spec.server.resync_interval_seconds, resource.uid)
+        interval: float = DEFAULT_RESYNC_SECONDS
+    else:
+        interval = resync_interval(resource.spec.server.resync_interval_seconds, resource.uid)
     return now - state.last_policy_check >= interval
 
 
