@@ -20,6 +20,7 @@ import kopf
 from prometheus_client import start_http_server
 
 from payload_operator.adapters import kube_login
+from payload_operator.adapters.claims_watch import ClaimIndex, watch_claims
 from payload_operator.adapters.import_misses import remember_missing
 from payload_operator.adapters.kube import KubeClient, KubeError
 from payload_operator.adapters.readiness_probe import ReadinessProbe
@@ -79,6 +80,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf
     memo.kube = KubeClient.from_connection(
         credentials.connection, token_file=credentials.token_file, pinned_secrets=CONFIG.pinned_secrets
     )
+    memo.claims = watch_claims(memo.kube)  # every resource's bucket and prefix, for the lifecycle rule syncs
     memo.runs = RunnerState(CONFIG.max_in_process_shards)  # scheduled runs: shared by every resource
     memo.admission = admission_for(CONFIG)  # the admin's tenant policy, applied before anything is called
     if memo.get("readiness_endpoint"):  # `run --readiness`: not ready while the API server is out of reach
@@ -108,6 +110,9 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     runs: RunnerState | None = memo.get("runs")
     if runs is not None:
         await runs.close()
+    claims: ClaimIndex | None = memo.get("claims")
+    if claims is not None:
+        await claims.stop()
     kube: KubeClient | None = memo.get("kube")
     if kube is not None:
         await kube.aclose()

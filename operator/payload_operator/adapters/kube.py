@@ -21,13 +21,13 @@ import binascii
 import contextlib
 import contextvars
 import json
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import AsyncIterator, Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from payload_operator.adapters.bounded import ResponseDeadline, ResponseTooLarge, bounded_request
+from payload_operator.adapters.bounded import NO_COMPRESSION, ResponseDeadline, ResponseTooLarge, bounded_request
 from payload_operator.adapters.kube_auth import TokenFileAuth, ssl_context
 from payload_operator.api.spec import API_GROUP
 from payload_operator.core.secrets import SecretValues
@@ -37,6 +37,8 @@ CONSENT_LABEL = f"{API_GROUP}/consent"
 MAX_ANSWER_BYTES = 64 << 20
 """Largest API server answer read (a list of a namespace's labelled ConfigMaps is the largest we ask for)."""
 CALL_DEADLINE_SECONDS = 60.0
+WATCH_SECONDS = 290
+"""How long one watch request lasts before the API server ends it (and the watcher asks again)."""
 FIELD_MANAGER = "payload-operator"
 """Who owns the fields the operator writes (server-side apply's `fieldManager`)."""
 
@@ -133,6 +135,16 @@ def _carries(current: dict[str, Any], meta: dict[str, Any]) -> bool:
         all((have.get(kind) or {}).get(k) == v for k, v in (meta.get(kind) or {}).items())
         for kind in ("labels", "annotations")
     )
+
+
+def _watch_event(path: str, line: bytes) -> dict[str, Any]:
+    try:
+        event = json.loads(line)
+    except ValueError as exc:
+        raise KubeError(f"WATCH {path}: malformed event") from exc
+    if not isinstance(event, dict) or not isinstance(event.get("object"), dict):
+        raise KubeError(f"WATCH {path}: malformed event")
+    return event
 
 
 def _path(api_version: str, plural: str, namespace: str | None, name: str | None = None, sub: str = "") -> str:
@@ -316,6 +328,36 @@ class KubeClient:
         """Objects of a kind in a namespace matching a label selector."""
         body = await self.call("GET", _path(api_version, plural, namespace), params={"labelSelector": label_selector})
         return [item for item in body.get("items") or [] if isinstance(item, dict)]
+
+    async def watch(self, path: str, resource_version: str) -> AsyncIterator[dict[str, Any]]:
+        """The watch events of a collection after `resource_version`, until the API server ends the request.
+
+        Each event line is read with the answer cap (a runaway line is abandoned, not buffered); a line that is
+        not an event object ends the watch with KubeError, as does an error status or a broken connection."""
+        params = {
+            "watch": "true",
+            "resourceVersion": resource_version,
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": str(WATCH_SECONDS),
+        }
+        timeout = httpx.Timeout(30.0, read=WATCH_SECONDS + 30.0)
+        try:
+            async with self._client.stream(
+                "GET", path, params=params, headers=NO_COMPRESSION, timeout=timeout
+            ) as response:
+                if response.status_code >= 400:
+                    raise KubeError(f"WATCH {path}: HTTP {response.status_code}", response.status_code)
+                pending = b""
+                async for chunk in response.aiter_bytes():
+                    pending += chunk
+                    *lines, pending = pending.split(b"\n")
+                    if len(pending) > MAX_ANSWER_BYTES:
+                        raise KubeError(f"WATCH {path}: {ResponseTooLarge(MAX_ANSWER_BYTES)}")
+                    for line in lines:
+                        if line.strip():
+                            yield _watch_event(path, line)
+        except httpx.TransportError as exc:
+            raise KubeError(f"WATCH {path}: {type(exc).__name__}") from exc
 
     async def create(self, api_version: str, plural: str, namespace: str, obj: dict[str, Any]) -> dict[str, Any]:
         """Create one object (a Job: created once, never re-applied, its pod template being immutable)."""

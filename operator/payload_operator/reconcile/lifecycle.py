@@ -7,13 +7,12 @@ LifecycleSynced condition; nothing here raises for a storage fault.
 from __future__ import annotations
 
 import asyncio
-import time
-import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from payload_operator.adapters.bucket_rules.factory import open_rule_store
+from payload_operator.adapters.claims_watch import index_for
 from payload_operator.adapters.kube import KubeClient, KubeError
 from payload_operator.adapters.run_context import admitted_credentials
 from payload_operator.adapters.storage.base import StorageError
@@ -67,31 +66,26 @@ def _sync_rules(
         rule_store.close()
 
 
-LISTING_TTL_SECONDS = 30.0
-"""How long one cluster-wide listing of the resources serves the resyncs of unchanged resources: one list
-call per timer interval instead of one per pass (at 1,000 resources a listing is megabytes of JSON to parse,
-and a few resyncs fall due every second). A new or changed resource, the one about to write new rules, always
-lists afresh; an unchanged one learns of a new neighbour at most this much later, well within its resync."""
-
-
-@dataclass(frozen=True)
-class _Listing:
-    taken: float
-    items: list[dict[str, Any]]
-
-
-_listings: weakref.WeakKeyDictionary[KubeClient, _Listing] = weakref.WeakKeyDictionary()
+FRESH_CLAIMS_WAIT_SECONDS = 10.0
+"""How long a changed resource waits for the claims watch to reach its change before listing for itself."""
 
 
 async def _foreign_roots(kube: KubeClient, resource: Resource, *, fresh: bool) -> list[ForeignRoot]:
-    """The roots of every other resource on the same bucket, across the cluster (not only existing rules)."""
-    listing = _listings.get(kube)
-    if fresh or listing is None or time.monotonic() - listing.taken > LISTING_TTL_SECONDS:
-        taken = time.monotonic()
+    """The roots of every other resource on the same bucket, across the cluster (not only existing rules).
+
+    From the operator's claims watch (adapters/claims_watch.py); a new or changed resource, the one about to
+    write new rules, waits until the watch has seen its change. Without a running watch, one listing."""
+    index = index_for(kube)
+    claims: list[dict[str, Any]] | None = None
+    if index is not None:
+        if fresh:
+            claims = await index.claims_since(resource.uid, resource.generation, FRESH_CLAIMS_WAIT_SECONDS)
+        else:
+            claims = index.claims()
+    if claims is None:
         listed = await kube.call("GET", f"/apis/{API_GROUP}/{API_VERSION}/{PLURAL}")
-        listing = _Listing(taken, [claim(item) for item in listed.get("items") or [] if isinstance(item, dict)])
-        _listings[kube] = listing
-    return foreign_roots(resource.spec, resource.uid, listing.items)
+        claims = [claim(item) for item in listed.get("items") or [] if isinstance(item, dict)]
+    return foreign_roots(resource.spec, resource.uid, claims)
 
 
 def _failure(resource: Resource, reason: str, message: str) -> LifecyclePass:
