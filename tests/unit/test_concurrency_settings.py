@@ -8,6 +8,7 @@ from typing import Any
 import kopf
 import pytest
 from devkit.waiting import async_wait_for
+from prometheus_client import REGISTRY
 
 from payload_operator.core.concurrency import apply_concurrency
 from payload_operator.core.config import OperatorConfig
@@ -24,11 +25,16 @@ def test_settings_come_from_the_environment_like_the_chart_sets_them(monkeypatch
     assert (config.max_reconcile_workers, config.max_in_process_shards, config.namespace_sync_concurrency) == (7, 3, 2)
 
 
-async def test_reconcile_workers_bound_kopf_and_the_shared_slots() -> None:
+def _pool(series: str, pool: str) -> float | None:
+    return REGISTRY.get_sample_value(f"payload_operator_work_{series}", {"pool": pool})
+
+
+async def test_reconcile_workers_bound_kopf_and_the_shared_slots_and_show_on_metrics() -> None:
     settings, memo = kopf.OperatorSettings(), kopf.Memo()
     apply_concurrency(settings, memo, OperatorConfig(max_reconcile_workers=2))
     assert settings.queueing.worker_limit == 2
     in_flight = peak = 0
+    seen: list[tuple[float | None, float | None]] = []
 
     async def reconcile() -> None:
         nonlocal in_flight, peak
@@ -36,10 +42,13 @@ async def test_reconcile_workers_bound_kopf_and_the_shared_slots() -> None:
             in_flight += 1
             peak = max(peak, in_flight)
             await asyncio.sleep(0.01)
+            seen.append((_pool("in_flight", "reconcile"), _pool("waiting", "reconcile")))
             in_flight -= 1
 
     await asyncio.gather(*(reconcile() for _ in range(6)))
     assert peak == 2
+    assert seen[0] == (2.0, 4.0), "two in flight, four waiting, as /metrics shows it"
+    assert (_pool("in_flight", "reconcile"), _pool("waiting", "reconcile"), _pool("limit", "reconcile")) == (0, 0, 2)
 
 
 async def test_in_process_shards_wait_for_a_slot() -> None:

@@ -63,6 +63,18 @@ PROVIDER_CLIENTS_BUILT = Counter(
     "than the client caches hold.",
     ["provider"],
 )
+WORK_IN_FLIGHT = Gauge(
+    "payload_operator_work_in_flight",
+    "Slots in use, by pool: reconcile (handler passes and timer ticks, config.maxReconcileWorkers) and "
+    "in_process_shards (scheduled run shards in the operator's process, config.maxInProcessShards).",
+    ["pool"],
+)
+WORK_WAITING = Gauge(
+    "payload_operator_work_waiting",
+    "Work waiting for a slot, by pool: a long queue under a run storm shows where the limits bind.",
+    ["pool"],
+)
+WORK_LIMIT = Gauge("payload_operator_work_limit", "Slots per pool (the configured limit).", ["pool"])
 PASS_ERRORS = Counter(
     "payload_operator_reconcile_errors_total",
     "Passes that concluded a False condition (by its reason) or raised (by the exception's type).",

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from payload_operator.core.concurrency import Slots
 from payload_operator.scheduler.results import ShardOutcome, failed
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ class InProcessRunner:
     """Starts runs as tasks, reports their shard outcomes, and cancels them on demand."""
 
     def __init__(self, max_concurrent_shards: int) -> None:
-        self._slots = asyncio.Semaphore(max_concurrent_shards)
+        self._slots = Slots("in_process_shards", max_concurrent_shards)
         self._tasks: dict[RunKey, asyncio.Task[list[ShardOutcome[Any]]]] = {}
 
     def start(self, key: RunKey, shards: Sequence[ShardWork]) -> None:
