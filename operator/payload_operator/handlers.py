@@ -14,6 +14,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Iterable
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import kopf
@@ -39,7 +40,7 @@ from payload_operator.reconcile import engine
 from payload_operator.reconcile.lifecycle import reconcile_lifecycle, release_lifecycle
 from payload_operator.reconcile.policy import disable_all
 from payload_operator.reconcile.status import add
-from payload_operator.scheduler.framework import RunnerState, tick_runs
+from payload_operator.scheduler.framework import RunnerState, TickResult, tick_runs
 from payload_operator.scheduler.kinds import run_kinds
 
 CONFIG = OperatorConfig()
@@ -47,6 +48,7 @@ RESOURCE = (API_GROUP, API_VERSION, PLURAL)
 LOCK_KEY = "payload_operator_lock"
 STATE_KEY = "payload_operator_state"
 GONE_KEY = "payload_operator_gone"
+QUIET_KEY = "payload_operator_quiet"
 RUN_KINDS = run_kinds()
 
 
@@ -199,16 +201,34 @@ async def reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: An
         await _policy_pass(observed, engine.parse(observed), patch, memo)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Quiet:
+    """A tick found nothing to do: later ticks return at once while the body keeps this resourceVersion, until
+    upkeep or a scheduled run falls due (monotonic seconds). Any change to the resource (spec, status, a
+    run-now annotation) gives it a new resourceVersion, and the next tick looks again."""
+
+    version: str
+    until: float
+
+
 @kopf.timer(*RESOURCE, interval=CONFIG.timer_interval, initial_delay=CONFIG.timer_interval)
 async def tick(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **kwargs: Any) -> None:
-    """Level-based upkeep: retry failures on backoff, find drift on the resync interval."""
+    """Level-based upkeep: retry failures on backoff, find drift on the resync interval, advance scheduled runs.
+
+    A settled fleet spends most ticks finding nothing due; those return before the body is even copied."""
     if memo.get(GONE_KEY):  # deleted without a finalizer (Retain): Kopf does not stop this timer, we do
         _stop(kwargs["stopped"])
         return
+    version = str(body.metadata.get("resourceVersion") or "")
+    quiet: _Quiet | None = memo.get(QUIET_KEY)
+    if quiet is not None and quiet.version == version and time.monotonic() < quiet.until:
+        return
+    memo[QUIET_KEY] = None
     async with _turn(memo):
         observed = _observe(body)
         parsed = engine.parse(observed)
-        upkeep = engine.upkeep_due(_state(memo), parsed, observed.get("status"), time.monotonic())
+        status = observed.get("status")
+        upkeep = engine.upkeep_due(_state(memo), parsed, status, time.monotonic())
         if upkeep is engine.Upkeep.POLICY:
             await _policy_pass(observed, parsed, patch, memo)
         elif upkeep is engine.Upkeep.SWEEP and isinstance(parsed, Resource):
@@ -224,6 +244,19 @@ async def tick(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **kwargs: An
         for key, value in runs.annotations.items():  # an answered run-now request (scheduler/on_demand.py)
             patch.metadata.annotations[key] = value
         _post_events(observed, runs.events)
+        if upkeep is engine.Upkeep.NOTHING and not patch and not runs.events and not runs.busy:
+            upkeep_at = engine.upkeep_at(_state(memo), parsed, status, time.monotonic())
+            memo[QUIET_KEY] = _quiet_until(version, upkeep_at, runs)
+
+
+def _quiet_until(version: str, upkeep_at: float | None, runs: TickResult) -> _Quiet | None:
+    """The quiet spell after an idle tick: until the earlier of the next upkeep and the next scheduled run."""
+    if upkeep_at is None:
+        return None
+    until = upkeep_at
+    if runs.next_run is not None:
+        until = min(until, time.monotonic() + (runs.next_run - datetime.now(UTC)).total_seconds())
+    return _Quiet(version, until)
 
 
 def _without_finalizer(registry: kopf.OperatorRegistry, handler_id: str) -> None:

@@ -1,11 +1,14 @@
 """The timer handler's gate, with the passes replaced: which ticks reconcile the policy, which sweep, which only
-advance the scheduled runs, and that one tick parses the resource once and hands the same parse to all."""
+advance the scheduled runs, which return at once (nothing due and the body unchanged), and that one tick parses
+the resource once and hands the same parse to all."""
 
 from __future__ import annotations
 
 import asyncio
 import importlib
+import itertools
 import sys
+from datetime import UTC, datetime, timedelta
 from collections.abc import Callable, Coroutine, Iterator
 from types import ModuleType
 from typing import Any, cast
@@ -40,6 +43,7 @@ class Passes:
         self.runs: list[Resource | None] = []
         self.events: list[str] = []
         self.parses = 0
+        self.runs_result = TickResult(None)
 
     async def reconcile_policy(self, resource: Resource, body: dict[str, Any], *_: Any, **__: Any) -> engine.PassResult:
         self.policy.append(resource)
@@ -52,7 +56,7 @@ class Passes:
 
     async def tick_runs(self, body: dict[str, Any], *_: Any, resource: Resource | None = None, **__: Any) -> TickResult:
         self.runs.append(resource)
-        return TickResult(None)
+        return self.runs_result
 
 
 @pytest.fixture
@@ -96,6 +100,14 @@ def _memo(passes: Passes) -> kopf.Memo:
     return memo
 
 
+_versions = itertools.count(1)
+
+
+def _changed(raw: dict[str, Any]) -> dict[str, Any]:
+    """`raw` as the API server stores a changed object: with a new resourceVersion."""
+    return raw | {"metadata": raw["metadata"] | {"resourceVersion": str(next(_versions))}}
+
+
 def _tick(passes: Passes, raw: dict[str, Any], memo: kopf.Memo) -> kopf.Patch:
     patch = kopf.Patch()
     tick = cast(Callable[..., Coroutine[Any, Any, None]], passes.handlers.tick)
@@ -112,15 +124,41 @@ def _status_after(patch: kopf.Patch, raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_a_policy_pass_on_the_first_tick_then_only_the_runs_until_the_resync(passes: Passes) -> None:
-    raw, memo = stored_body(), _memo(passes)
+    raw, memo = _changed(stored_body()), _memo(passes)
     _tick(passes, raw, memo)
     assert len(passes.policy) == 1
     assert passes.runs == passes.policy, "the runs get the very resource the policy pass got"
     assert passes.parses == 1, "one parse per tick"
+    raw = _changed(raw)  # the status the pass wrote
     _tick(passes, raw, memo)
     assert len(passes.policy) == 1, "healthy and within the resync interval: no second pass"
-    assert len(passes.runs) == 2, "the scheduled runs advance on every tick"
+    assert len(passes.runs) == 2, "a changed body: the scheduled runs advance"
     assert passes.parses == 2
+
+
+def test_an_idle_tick_is_followed_by_quiet_ones_until_something_changes_or_falls_due(passes: Passes) -> None:
+    raw, memo = _changed(stored_body()), _memo(passes)
+    passes.runs_result = TickResult(None, next_run=datetime.now(UTC) + timedelta(hours=1))
+    _tick(passes, raw, memo)
+    _tick(passes, raw, memo)
+    _tick(passes, raw, memo)
+    assert (len(passes.policy), len(passes.runs), passes.parses) == (1, 2, 2), "the third tick returned at once"
+    raw = _changed(raw)  # a run-now annotation, a spec or status change
+    _tick(passes, raw, memo)
+    assert (len(passes.runs), passes.parses) == (3, 3), "a new resourceVersion is looked at"
+    passes.runs_result = TickResult(None, next_run=datetime.now(UTC) - timedelta(seconds=1))
+    raw = _changed(raw)
+    _tick(passes, raw, memo)
+    _tick(passes, raw, memo)
+    assert len(passes.runs) == 5, "a scheduled run that has fallen due ends the quiet spell"
+    passes.runs_result = TickResult(None, busy=True)  # a run in progress is polled on every tick
+    _tick(passes, raw, memo)
+    _tick(passes, raw, memo)
+    assert len(passes.runs) == 7
+    passes.runs_result = TickResult(None)
+    passes.state.last_policy_check = float("-inf")  # the resync interval has passed
+    _tick(passes, raw, memo)
+    assert len(passes.policy) == 2, "the resync falls due whatever the body"
 
 
 def test_a_failed_pass_is_retried_on_its_backoff_not_on_the_next_tick(passes: Passes) -> None:
@@ -144,11 +182,11 @@ def test_an_invalid_spec_is_reported_and_the_runs_wait(passes: Passes) -> None:
 
 def test_a_due_sweep_runs_between_policy_passes(passes: Passes) -> None:
     memo = _memo(passes)
-    _tick(passes, stored_body(lifecycle={}) | {"status": {"lifecycle": {"nextSweepTime": FUTURE}}}, memo)
+    _tick(passes, _changed(stored_body(lifecycle={}) | {"status": {"lifecycle": {"nextSweepTime": FUTURE}}}), memo)
     assert (len(passes.policy), passes.sweeps) == (1, []), "the policy pass sweeps itself when due"
-    _tick(passes, stored_body(lifecycle={}) | {"status": {"lifecycle": {"nextSweepTime": FUTURE}}}, memo)
+    _tick(passes, _changed(stored_body(lifecycle={}) | {"status": {"lifecycle": {"nextSweepTime": FUTURE}}}), memo)
     assert passes.sweeps == []
-    _tick(passes, stored_body(lifecycle={}) | {"status": {"lifecycle": {"nextSweepTime": PAST}}}, memo)
+    _tick(passes, _changed(stored_body(lifecycle={}) | {"status": {"lifecycle": {"nextSweepTime": PAST}}}), memo)
     assert (len(passes.policy), len(passes.sweeps), len(passes.runs)) == (1, 1, 3)
 
 
@@ -166,11 +204,11 @@ def test_the_ready_gauge_follows_the_status_the_api_server_stored(passes: Passes
     _tick(passes, raw, memo)
     assert _ready_gauge(raw) == 0.0, "no Ready yet"
     ready = {"type": "Ready", "status": "True", "reason": "Ready", "lastTransitionTime": PAST}
-    _tick(passes, raw | {"status": {"conditions": [ready]}}, memo)
+    _tick(passes, _changed(raw | {"status": {"conditions": [ready]}}), memo)
     assert _ready_gauge(raw) == 1.0
     metrics.forget(raw["metadata"]["namespace"], "gauge")
     deleting = raw | {"metadata": raw["metadata"] | {"deletionTimestamp": FUTURE}}
-    _tick(passes, deleting | {"status": {"conditions": [ready | {"status": "False"}]}}, memo)
+    _tick(passes, _changed(deleting | {"status": {"conditions": [ready | {"status": "False"}]}}), memo)
     assert _ready_gauge(raw) is None, "a resource being deleted gets no series back"
 
 

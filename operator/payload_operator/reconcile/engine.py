@@ -36,7 +36,7 @@ from payload_operator.planning.resync import resync_interval
 from payload_operator.planning.status_change import StatusChange
 from payload_operator.planning.tenancy import DENIED, refusal_message
 from payload_operator.reconcile import published, rollout
-from payload_operator.reconcile.lifecycle import reconcile_lifecycle, sweep_due
+from payload_operator.reconcile.lifecycle import next_sweep_at, reconcile_lifecycle, sweep_due
 from payload_operator.reconcile.policy import sync_all
 
 DEFAULT_RESYNC_SECONDS = 300
@@ -233,15 +233,15 @@ def _denied(raw_spec: Any, message: str) -> list[ConditionUpdate]:
     return [false(ConditionType.POLICY_SYNCED, DENIED, message), *(unknown(kind, DENIED, why) for kind in unchecked)]
 
 
+def _sweeps(resource: Resource) -> bool:
+    """Sweep mode with the lifecycle enabled: the tmp sweep runs on its own schedule between policy passes."""
+    lifecycle = resource.spec.lifecycle
+    return lifecycle is not None and lifecycle.enabled and lifecycle_mode(resource.spec) == LifecycleMode.SWEEP
+
+
 def sweep_pending(resource: Resource, status: Any) -> bool:
     """Sweep mode: a sweep is due between policy checks."""
-    lifecycle = resource.spec.lifecycle
-    return (
-        lifecycle is not None
-        and lifecycle.enabled
-        and lifecycle_mode(resource.spec) == LifecycleMode.SWEEP
-        and sweep_due(status, datetime.now(UTC))
-    )
+    return _sweeps(resource) and sweep_due(status, datetime.now(UTC))
 
 
 class Upkeep(Enum):
@@ -264,16 +264,34 @@ def upkeep_due(state: ResourceState, parsed: Resource | PassResult, status: Any,
     return Upkeep.NOTHING
 
 
-def policy_check_due(state: ResourceState, resource: Resource | None, now: float) -> bool:
-    """Timer gate: retry a failing resource when its backoff allows, resync a healthy one on its interval
-    (stretched by the resource's jitter, planning/resync.py); `resource` is None for an invalid spec."""
+def upkeep_at(state: ResourceState, parsed: Resource | PassResult, status: Any, now: float) -> float | None:
+    """When upkeep is next due (monotonic seconds, `now` being the present), or None when a sweep is due now or
+    its time is unknown: the timer may skip its ticks until then while the body stays the same."""
+    at = policy_check_at(state, parsed if isinstance(parsed, Resource) else None)
+    if isinstance(parsed, Resource) and _sweeps(parsed):
+        sweep = next_sweep_at(status)
+        if sweep is None:
+            return None
+        at = min(at, now + (sweep - datetime.now(UTC)).total_seconds())
+    return at
+
+
+def policy_check_at(state: ResourceState, resource: Resource | None) -> float:
+    """When the next policy pass is due (monotonic seconds): a failing resource when its backoff allows, a healthy
+    one on its resync interval (stretched by the resource's jitter, planning/resync.py); `resource` is None for
+    an invalid spec."""
     if state.backoff.failures:
-        return state.backoff.due(now)
+        return state.backoff.next_attempt
     if resource is None:
         interval: float = DEFAULT_RESYNC_SECONDS
     else:
         interval = resync_interval(resource.spec.server.resync_interval_seconds, resource.uid)
-    return now - state.last_policy_check >= interval
+    return state.last_policy_check + interval
+
+
+def policy_check_due(state: ResourceState, resource: Resource | None, now: float) -> bool:
+    """Timer gate: whether the next policy pass (`policy_check_at`) is due at `now`."""
+    return now >= policy_check_at(state, resource)
 
 
 def record_outcome(state: ResourceState, result: PassResult, now: float | None = None) -> None:

@@ -101,12 +101,15 @@ def _next_sweep(resource: Resource, after: datetime) -> str:
     return format_time(next_after(expression, after))
 
 
+def next_sweep_at(status: Any) -> datetime | None:
+    """Sweep mode: the next sweep time recorded in status; None when none was recorded (a sweep is due)."""
+    previous = _previous(status)
+    return None if previous is None else parse_time(previous.next_sweep_time)
+
+
 def sweep_due(status: Any, now: datetime) -> bool:
     """Sweep mode: whether the next sweep time recorded in status has come (or none was recorded)."""
-    previous = _previous(status)
-    if previous is None or previous.next_sweep_time is None:
-        return True
-    sweep_at = parse_time(previous.next_sweep_time)
+    sweep_at = next_sweep_at(status)
     return sweep_at is None or sweep_at <= now
 
 

@@ -136,7 +136,8 @@ async def tick_runs(
     generation = int(body.get("metadata", {}).get("generation") or 0)
     change = StatusChange(conditions=conditions, fields=fields, generation=generation) if fields or conditions else None
     unrunnable = {kind for kind in tick.asked if kind not in kinds or getattr(resource.spec, kind, None) is None}
-    return TickResult(change, tick.events, on_demand.annotation_after(tick.asked, tick.answered | unrunnable))
+    annotations = on_demand.annotation_after(tick.asked, tick.answered | unrunnable)
+    return TickResult(change, tick.events, annotations, busy=tick.busy or bool(tick.asked), next_run=tick.next_run)
 
 
 @dataclass
@@ -147,6 +148,10 @@ class TickResult:
     events: list[EventNote] = field(default_factory=list)
     annotations: dict[str, str | None] = field(default_factory=dict)
     """Annotations to set on the resource (None removes one): the run-now request, once answered."""
+    busy: bool = False
+    """A run is active or asked for, or the body was stale: the next tick must look again."""
+    next_run: datetime | None = None
+    """The earliest next scheduled run of any kind; None when no kind is scheduled."""
 
 
 def run_events(kind: str, run_id: str, conclusion: Conclusion[Any]) -> list[EventNote]:
@@ -200,6 +205,8 @@ class _Tick:
         self.asked = on_demand.requested(body)
         self.answered: set[str] = set()  # asked-for kinds whose run was started (a kind still running waits)
         self.version = str(body.get("metadata", {}).get("resourceVersion") or "")
+        self.busy = False
+        self.next_run: datetime | None = None
 
     async def advance(
         self, name: str, kind: RunKind[Any], raw: Any
@@ -212,6 +219,7 @@ class _Tick:
         condition: ConditionUpdate | None = None
         active = book.active_run
         if active is not None:
+            self.busy = True  # polled on every tick until it finishes
             if self.state.finished_here(self.resource.uid, name, active.id):
                 return None
             outcomes = await self._poll(name, kind, active)
@@ -221,6 +229,7 @@ class _Tick:
         if name in self.asked and settings is not None:
             if self.state.answered(self.resource.uid, name, self.version):
                 self.answered.add(name)  # started from this very body: it is stale
+                self.busy = True
                 return None
             if active is None:
                 book, start_condition = await self._start(name, kind, book, run_id_for(self.now))
@@ -254,6 +263,7 @@ class _Tick:
         if decision.action is Action.START:
             run_id = run_id_for(decision.occurrence)
             if self.state.finished_here(self.resource.uid, name, run_id):
+                self.busy = True  # the body predates the finished run's status
                 return None
             book, start_condition = await self._start(name, kind, book, run_id)
             condition = start_condition or condition
@@ -261,6 +271,7 @@ class _Tick:
             log.info("%s/%s: %s run due but one is still active; skipped", *self._who(), name)
             book = bookkeeping.skipped(book, self.now)
         book = bookkeeping.scheduled(book, expression, decision.next_run_time)
+        self.next_run = min(filter(None, (self.next_run, decision.next_run_time)))
         return book.to_wire(), condition
 
     def _who(self) -> tuple[str, str]:
