@@ -33,6 +33,7 @@ async def test_reconcile_workers_bound_kopf_and_the_shared_slots_and_show_on_met
     settings, memo = kopf.OperatorSettings(), kopf.Memo()
     apply_concurrency(settings, memo, OperatorConfig(max_reconcile_workers=2))
     assert settings.queueing.worker_limit == 2
+    assert settings.queueing.idle_timeout < 1, "an idle worker gives its slot back soon"
     in_flight = peak = 0
     seen: list[tuple[float | None, float | None]] = []
 
