@@ -8,8 +8,8 @@ import asyncio
 import importlib
 import itertools
 import sys
-from datetime import UTC, datetime, timedelta
 from collections.abc import Callable, Coroutine, Iterator
+from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any, cast
 

@@ -10,7 +10,6 @@ import kopf
 from payload_operator.core import metrics
 from payload_operator.core.config import OperatorConfig
 
-
 WORKER_IDLE_SECONDS = 0.5
 """How long an idle Kopf worker waits for more events of its object before it gives its slot back."""
 
