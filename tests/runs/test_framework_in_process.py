@@ -153,6 +153,42 @@ async def test_nothing_more_happens_until_the_next_occurrence_then_exactly_one_r
     assert cluster.block["nextRunTime"] == "2026-03-05T00:00:00Z"
 
 
+async def test_a_tick_says_when_the_runs_next_need_one_busy_while_a_run_is_active() -> None:
+    """What lets the timer skip the ticks in between (handlers.tick): the next run time, or busy."""
+    cluster = Cluster(CountingKind())
+    await cluster.tick(CREATED)
+    scheduled = await tick_runs(
+        copy.deepcopy(cluster.body),
+        cast(KubeClient, cluster.kube),
+        CONFIG,
+        {"retention": cluster.kind},
+        cluster.state,
+        now=CREATED + timedelta(seconds=1),
+    )
+    assert scheduled.busy, "a run is active: it is polled on every tick"
+    await cluster.until_finished(CREATED + timedelta(seconds=2))
+    later = CREATED + timedelta(hours=2)
+    settled = await tick_runs(
+        copy.deepcopy(cluster.body),
+        cast(KubeClient, cluster.kube),
+        CONFIG,
+        {"retention": cluster.kind},
+        cluster.state,
+        now=later,
+    )
+    assert not settled.busy
+    assert settled.next_run == datetime(2026, 3, 2, 0, 0, tzinfo=UTC), "the next occurrence of @daily"
+    unscheduled = await tick_runs(
+        copy.deepcopy(body(retention=None)),
+        cast(KubeClient, cluster.kube),
+        CONFIG,
+        {"retention": cluster.kind},
+        cluster.state,
+        now=later,
+    )
+    assert (unscheduled.busy, unscheduled.next_run) == (False, None), "no run kind: nothing bounds the quiet"
+
+
 async def test_a_failing_shard_makes_the_run_partial_and_the_condition_false() -> None:
     cluster = Cluster(CountingKind(fail_shards=(1,)))
     await cluster.tick(CREATED)
