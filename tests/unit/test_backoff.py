@@ -29,10 +29,9 @@ def test_a_resource_failing_for_weeks_keeps_its_capped_pace() -> None:
 def test_the_next_attempt_waits_for_the_delay_and_success_resets() -> None:
     backoff = Backoff(BASE, CAP)
     delay = backoff.failed(100.0)
-    assert not backoff.due(100.0 + delay - 0.01)
-    assert backoff.due(100.0 + delay)
+    assert backoff.next_attempt == 100.0 + delay
     backoff.succeeded()
-    assert backoff.due(0.0)
+    assert (backoff.failures, backoff.next_attempt) == (0, 0.0)
     assert backoff.failed(0.0) <= 1.2 * BASE, "after a success the delays start from the base again"
 
 

@@ -47,10 +47,6 @@ class Backoff:
         self.failures = 0
         self.next_attempt = 0.0
 
-    def due(self, now: float) -> bool:
-        """Whether an attempt is allowed now."""
-        return now >= self.next_attempt
-
 
 @dataclass(frozen=True)
 class EndlessApiRetries:

@@ -257,7 +257,7 @@ class Upkeep(Enum):
 def upkeep_due(state: ResourceState, parsed: Resource | PassResult, status: Any, now: float) -> Upkeep:
     """The timer's gate, `now` in monotonic seconds. An invalid spec (`parsed` is the refusal) is reported on
     the default resync interval, or on its backoff."""
-    if policy_check_due(state, parsed if isinstance(parsed, Resource) else None, now):
+    if now >= policy_check_at(state, parsed if isinstance(parsed, Resource) else None):
         return Upkeep.POLICY
     if isinstance(parsed, Resource) and sweep_pending(parsed, status):
         return Upkeep.SWEEP
@@ -287,11 +287,6 @@ def policy_check_at(state: ResourceState, resource: Resource | None) -> float:
     else:
         interval = resync_interval(resource.spec.server.resync_interval_seconds, resource.uid)
     return state.last_policy_check + interval
-
-
-def policy_check_due(state: ResourceState, resource: Resource | None, now: float) -> bool:
-    """Timer gate: whether the next policy pass (`policy_check_at`) is due at `now`."""
-    return now >= policy_check_at(state, resource)
 
 
 def record_outcome(state: ResourceState, result: PassResult, now: float | None = None) -> None:
