@@ -7,6 +7,7 @@ import copy
 import logging
 from typing import Any
 
+import kopf
 import pytest
 from prometheus_client import REGISTRY
 
@@ -14,6 +15,7 @@ from payload_operator.api.status import ConditionType, ExternalPayloadStorageSta
 from payload_operator.core import metrics
 from payload_operator.planning.conditions import false, true
 from payload_operator.planning.status_change import StatusChange
+from payload_operator.reconcile.status import add
 from tests.support.status import apply_as_kopf
 
 NOW, LATER = "2026-12-01T10:00:00Z", "2026-12-01T11:00:00Z"
@@ -47,6 +49,19 @@ def test_applied_status_matches_the_schema_and_a_repeat_changes_nothing() -> Non
     assert body == once, "a repeated change must not produce a write, not even a new transition time"
     ready = _condition(body, "Ready")
     assert (ready["status"], ready["reason"]) == ("Unknown", "Reconciling"), "LifecycleSynced not evaluated yet"
+
+
+def test_a_change_that_alters_nothing_queues_nothing_for_kopf() -> None:
+    """A settled resync: no patch function, so Kopf neither copies and diffs the body nor sends a request."""
+    change = StatusChange(generation=3, conditions=HEALTHY, fields={"bucket": "b"}, completes_reconcile=True)
+    body = copy.deepcopy(BODY)
+    first = kopf.Patch()
+    add(first, change, body)
+    assert len(first.fns) == 1, "a new status is queued"
+    body["status"] = change.status_for(body, NOW)
+    again = kopf.Patch()
+    add(again, change, body)
+    assert not again, "the same change on the status it produced queues nothing"
 
 
 def test_applying_is_pure_the_body_is_left_alone_and_nothing_is_recorded() -> None:
