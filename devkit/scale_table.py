@@ -189,7 +189,7 @@ def slopes(entries: list[Entry]) -> list[str]:
     """One line per tree: how RSS at rest, peak RSS and CPU at rest grow per 100 resources."""
     lines = []
     for role in ("current", "baseline"):
-        rev = next((e["rev"] for e in entries if e["role"] == role), None)
+        rev = _revisions(entries, role)
         figures = [slope(entries, role, m.read) for m in (RSS_REST, PEAK_SETTLE, CPU_REST)]
         if rev is None or None in figures:
             continue
@@ -199,6 +199,16 @@ def slopes(entries: list[Entry]) -> list[str]:
             " per 100 resources"
         )
     return lines
+
+
+def _revisions(entries: list[Entry], role: str) -> str | None:
+    """The revision measured for `role`, or each revision with its fleet sizes when they differ."""
+    sizes: dict[str, list[int]] = {}
+    for e in sorted((e for e in entries if e["role"] == role), key=lambda e: int(e["resources"])):
+        sizes.setdefault(str(e["rev"]), []).append(int(e["resources"]))
+    if len(sizes) < 2:
+        return next(iter(sizes), None)
+    return " and ".join(f"{rev} at {', '.join(f'{n:,}' for n in ns)}" for rev, ns in sizes.items())
 
 
 def goals(entries: list[Entry]) -> list[str]:

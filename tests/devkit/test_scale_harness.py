@@ -118,6 +118,8 @@ def test_slope_is_per_hundred_resources_between_the_extremes() -> None:
         "abc1234: RSS at rest +10.0 MiB, peak RSS +10.0 MiB, CPU at rest +1.00 points per 100 resources"
     ]
     assert scale_table.slope(entries[:1], "current", scale_table.RSS_REST.read) is None
+    entries[0]["rev"] = "0ld0ld0"
+    assert scale_table.slopes(entries)[0].startswith("0ld0ld0 at 100 and abc1234 at 300, 1,000: "), "mixed trees"
 
 
 def test_goals_are_judged_at_the_largest_fleet_of_this_tree() -> None:
