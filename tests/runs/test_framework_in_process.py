@@ -18,7 +18,7 @@ from payload_operator.core.config import OperatorConfig
 from payload_operator.core.run_context import RunContext
 from payload_operator.core.secrets import SecretValues
 from payload_operator.planning.tenancy import LocalRootGrant, TenantPolicy
-from payload_operator.scheduler.framework import RunnerState, tick_runs
+from payload_operator.scheduler.framework import RunnerState, TickResult, tick_runs
 from payload_operator.scheduler.kinds import RunKind
 from tests.runs.helpers import CountingKind, body
 from tests.support.status import apply_as_kopf
@@ -71,15 +71,19 @@ class Cluster:
         self.state = RunnerState()
         self.events: list[Any] = []
 
-    async def tick(self, now: datetime) -> bool:
-        result = await tick_runs(
-            copy.deepcopy(self.body),
+    async def look(self, now: datetime, stored: dict[str, Any] | None = None) -> TickResult:
+        """One tick over a copy of the body (or of `stored`), nothing applied."""
+        return await tick_runs(
+            copy.deepcopy(self.body if stored is None else stored),
             cast(KubeClient, self.kube),
             self.config,
             {"retention": self.kind},
             self.state,
             now=now,
         )
+
+    async def tick(self, now: datetime) -> bool:
+        result = await self.look(now)
         self.events.extend(result.events)
         change = result.change
         if change is not None:
@@ -157,35 +161,14 @@ async def test_a_tick_says_when_the_runs_next_need_one_busy_while_a_run_is_activ
     """What lets the timer skip the ticks in between (handlers.tick): the next run time, or busy."""
     cluster = Cluster(CountingKind())
     await cluster.tick(CREATED)
-    scheduled = await tick_runs(
-        copy.deepcopy(cluster.body),
-        cast(KubeClient, cluster.kube),
-        CONFIG,
-        {"retention": cluster.kind},
-        cluster.state,
-        now=CREATED + timedelta(seconds=1),
-    )
+    scheduled = await cluster.look(CREATED + timedelta(seconds=1))
     assert scheduled.busy, "a run is active: it is polled on every tick"
     await cluster.until_finished(CREATED + timedelta(seconds=2))
     later = CREATED + timedelta(hours=2)
-    settled = await tick_runs(
-        copy.deepcopy(cluster.body),
-        cast(KubeClient, cluster.kube),
-        CONFIG,
-        {"retention": cluster.kind},
-        cluster.state,
-        now=later,
-    )
+    settled = await cluster.look(later)
     assert not settled.busy
     assert settled.next_run == datetime(2026, 3, 2, 0, 0, tzinfo=UTC), "the next occurrence of @daily"
-    unscheduled = await tick_runs(
-        copy.deepcopy(body(retention=None)),
-        cast(KubeClient, cluster.kube),
-        CONFIG,
-        {"retention": cluster.kind},
-        cluster.state,
-        now=later,
-    )
+    unscheduled = await cluster.look(later, body(retention=None))
     assert (unscheduled.busy, unscheduled.next_run) == (False, None), "no run kind: nothing bounds the quiet"
 
 
@@ -247,9 +230,7 @@ async def test_a_body_that_predates_the_finished_run_changes_nothing() -> None:
     stale = copy.deepcopy(cluster.body)
     await cluster.until_finished(CREATED)
     for old in (stale, body(runner={"type": "InProcess", "shards": 2})):
-        result = await tick_runs(
-            old, cast(KubeClient, cluster.kube), CONFIG, {"retention": cluster.kind}, cluster.state, now=CREATED
-        )
+        result = await cluster.look(CREATED, old)
         assert result.change is None
         assert result.events == []
 
