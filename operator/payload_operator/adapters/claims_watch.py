@@ -41,6 +41,7 @@ class ClaimIndex:
         self._task = asyncio.create_task(self._run(), name="claims-watch")
 
     async def stop(self) -> None:
+        """Cancel the background task and wait for it to end."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -64,15 +65,19 @@ class ClaimIndex:
         return self.claims() if caught_up() else None
 
     async def _run(self) -> None:
-        failures = 0
+        failures = expirations = 0
         while True:
             try:
                 version = await self._list()
                 failures = 0
                 while True:
                     version = await self._follow(version)
-            except _Expired:
-                continue  # the API server forgot our version: list again at once
+                    expirations = 0
+            except _Expired:  # the API server forgot our version: list again, at once the first time
+                expirations += 1
+                if expirations > 1:  # again before one watch completed: back off, never a tight loop
+                    await asyncio.sleep(RETRY_SECONDS[min(expirations - 2, len(RETRY_SECONDS) - 1)])
+                continue
             except Exception as exc:  # whatever failed, the rule syncs list for themselves until this recovers
                 self._synced = False
                 wait = RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)]
