@@ -168,8 +168,8 @@ def test_a_namespace_scoped_release_works_in_its_namespace_and_its_token_is_refu
     eps = "externalpayloadstorages.payloads.durable-workflow.io"
     assert token_can(cluster, kubeconfig, "watch", eps, SCOPED)
     assert token_can(cluster, kubeconfig, "patch", eps, SCOPED)
-    # outside its namespace: only `list` of resources (every root, for the lifecycle overlap check)
-    assert not token_can(cluster, kubeconfig, "watch", eps, APPS)
+    # outside its namespace: only `list` and `watch` of resources (every root, for the lifecycle overlap check)
+    assert token_can(cluster, kubeconfig, "watch", eps, APPS)
     assert not token_can(cluster, kubeconfig, "patch", eps, APPS)
     assert denied(cluster, token, "GET", f"/api/v1/namespaces/{APPS}/secrets/dw-admin")
     assert denied(cluster, token, "GET", f"{GROUP_PATH}/namespaces/{APPS}/externalpayloadstorages/first")
