@@ -23,6 +23,8 @@ from payload_operator.planning.bucket_rules import claim
 PATH = f"/apis/{API_GROUP}/{API_VERSION}/{PLURAL}"
 RETRY_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
 """Waits before listing again after a failed list or watch, the last one repeated."""
+FRESH_WAIT_SECONDS = 10.0
+"""How long a changed resource waits for the watch to reach its change before listing for itself."""
 logger = logging.getLogger(__name__)
 
 
@@ -89,17 +91,12 @@ class ClaimIndex:
                 await asyncio.sleep(wait)
 
     async def _list(self) -> str:
-        listed = await self._kube.call("GET", PATH)
-        claims = {}
-        for item in listed.get("items") or []:
-            if isinstance(item, dict):
-                uid, held = _held(item)
-                claims[uid] = held
+        claims, version = await _listed(self._kube)
         async with self._changed:
             self._claims = claims
             self._synced = True
             self._changed.notify_all()
-        return str((listed.get("metadata") or {}).get("resourceVersion", ""))
+        return version
 
     async def _follow(self, version: str) -> str:
         """One watch request from `version`; the version to continue from."""
@@ -141,6 +138,13 @@ def _held(body: dict[str, Any]) -> tuple[str, tuple[int, dict[str, Any]]]:
     return str(metadata.get("uid", "")), (generation if isinstance(generation, int) else 0, claim(body))
 
 
+async def _listed(kube: KubeClient) -> tuple[dict[str, tuple[int, dict[str, Any]]], str]:
+    """One listing: every resource's claim by uid, and the resourceVersion to watch from."""
+    listed = await kube.call("GET", PATH)
+    claims = dict(_held(item) for item in listed.get("items") or [] if isinstance(item, dict))
+    return claims, str((listed.get("metadata") or {}).get("resourceVersion", ""))
+
+
 _indexes: weakref.WeakKeyDictionary[KubeClient, ClaimIndex] = weakref.WeakKeyDictionary()
 
 
@@ -152,6 +156,15 @@ def watch_claims(kube: KubeClient) -> ClaimIndex:
     return index
 
 
-def index_for(kube: KubeClient) -> ClaimIndex | None:
-    """The running index for `kube`, if the operator started one (one-off commands list instead)."""
-    return _indexes.get(kube)
+async def current_claims(kube: KubeClient, uid: str, generation: int, *, fresh: bool) -> list[dict[str, Any]]:
+    """Every resource's claim, from the operator's running index; a new or changed resource (`fresh`), the one
+    about to write new rules, waits until the watch has seen its generation. Without an index (one-off
+    commands), or when the watch lags past FRESH_WAIT_SECONDS, one listing."""
+    index = _indexes.get(kube)
+    claims: list[dict[str, Any]] | None = None
+    if index is not None:
+        claims = await index.claims_since(uid, generation, FRESH_WAIT_SECONDS) if fresh else index.claims()
+    if claims is None:
+        listed, _ = await _listed(kube)
+        claims = [kept for _, kept in listed.values()]
+    return claims

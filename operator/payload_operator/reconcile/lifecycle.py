@@ -12,19 +12,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from payload_operator.adapters.bucket_rules.factory import open_rule_store
-from payload_operator.adapters.claims_watch import index_for
+from payload_operator.adapters.claims_watch import current_claims
 from payload_operator.adapters.kube import KubeClient, KubeError
 from payload_operator.adapters.run_context import admitted_credentials
 from payload_operator.adapters.storage.base import StorageError
 from payload_operator.adapters.storage.factory import open_store
 from payload_operator.adapters.tenancy import Admission, TenantPolicyDenied
 from payload_operator.api.resource import Resource
-from payload_operator.api.spec import API_GROUP, API_VERSION, PLURAL, LifecycleMode
+from payload_operator.api.spec import LifecycleMode
 from payload_operator.api.status import ConditionType, LifecycleStatus
 from payload_operator.core import metrics
 from payload_operator.core.secrets import SecretValues
 from payload_operator.core.timefmt import format_time, parse_time
-from payload_operator.planning.bucket_rules import ForeignRoot, claim, foreign_roots, lifecycle_mode
+from payload_operator.planning.bucket_rules import ForeignRoot, foreign_roots, lifecycle_mode
 from payload_operator.planning.conditions import false
 from payload_operator.planning.schedule import ScheduleError, effective_schedule, next_after, random_seed
 from payload_operator.planning.status_change import StatusChange
@@ -66,25 +66,9 @@ def _sync_rules(
         rule_store.close()
 
 
-FRESH_CLAIMS_WAIT_SECONDS = 10.0
-"""How long a changed resource waits for the claims watch to reach its change before listing for itself."""
-
-
 async def _foreign_roots(kube: KubeClient, resource: Resource, *, fresh: bool) -> list[ForeignRoot]:
-    """The roots of every other resource on the same bucket, across the cluster (not only existing rules).
-
-    From the operator's claims watch (adapters/claims_watch.py); a new or changed resource, the one about to
-    write new rules, waits until the watch has seen its change. Without a running watch, one listing."""
-    index = index_for(kube)
-    claims: list[dict[str, Any]] | None = None
-    if index is not None:
-        if fresh:
-            claims = await index.claims_since(resource.uid, resource.generation, FRESH_CLAIMS_WAIT_SECONDS)
-        else:
-            claims = index.claims()
-    if claims is None:
-        listed = await kube.call("GET", f"/apis/{API_GROUP}/{API_VERSION}/{PLURAL}")
-        claims = [claim(item) for item in listed.get("items") or [] if isinstance(item, dict)]
+    """The roots of every other resource on the same bucket, across the cluster (not only existing rules)."""
+    claims = await current_claims(kube, resource.uid, resource.generation, fresh=fresh)
     return foreign_roots(resource.spec, resource.uid, claims)
 
 

@@ -229,7 +229,6 @@ class _Tick:
         if name in self.asked and settings is not None:
             if self.state.answered(self.resource.uid, name, self.version):
                 self.answered.add(name)  # started from this very body: it is stale
-                self.busy = True
                 return None
             if active is None:
                 book, start_condition = await self._start(name, kind, book, run_id_for(self.now))
