@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import gc
+import weakref
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import reduce
@@ -323,3 +325,24 @@ async def test_storage_usage_lands_in_status_and_metrics_with_its_monthly_cost()
     assert sample("payload_operator_storage_usage_objects", labels | {"class": "temporary"}) == 1
     assert sample("payload_operator_storage_monthly_cost_estimate", labels | {"class": "referenced"}) == 0.04
     assert sample("payload_operator_storage_usage_bytes", labels | {"class": "quarantined"}) is None, "not measured"
+
+
+class _Body(dict[str, Any]):
+    """A body that can be watched by weak reference."""
+
+
+async def test_a_run_waiting_for_a_shard_slot_does_not_keep_the_ticks_body_alive() -> None:
+    """In a run storm a thousand runs wait for a few shard slots; each holding its tick's copy of the body
+    (with status and managedFields) was most of the storm's extra memory."""
+    kind = BlockingKind()
+    cluster = Cluster(kind)
+    cluster.state = RunnerState(max_concurrent_shards=1)  # one shard runs (blocked), the other waits
+    stored = _Body(copy.deepcopy(cluster.body))
+    held = weakref.ref(stored)
+    await tick_runs(
+        stored, cast(KubeClient, cluster.kube), cluster.config, {"retention": kind}, cluster.state, now=CREATED
+    )
+    del stored
+    gc.collect()
+    assert held() is None, "a queued shard keeps the tick's body alive"
+    kind.release.set()

@@ -367,14 +367,19 @@ class _Tick:
         return bookkeeping.started(book, run.model_copy(update={"job_names": list(names)})), None
 
     def _shard_work(self, kind: RunKind[Any], shard: Shard) -> ShardWork:
+        # The closure holds what the shard uses, not the tick: a queued shard must not keep the tick's copy of
+        # the body (with its status) alive while it waits for a slot, a thousand of them in a run storm.
+        kube, resource, admission = self.kube, self.resource, self.admission
+
         async def work() -> ShardOutcome[Any]:
             try:
-                context = await resolve_context(self.kube, self.resource, shard, self.admission)
+                context = await resolve_context(kube, resource, shard, admission)
                 return succeeded(shard, await kind.execute(context))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.exception("%s/%s: %s shard %d/%d failed", *self._who(), kind.name, shard.index, shard.count)
+                where = (resource.namespace, resource.name, kind.name, shard.index, shard.count)
+                log.exception("%s/%s: %s shard %d/%d failed", *where)
                 return failed(shard.index, f"{type(exc).__name__}: {exc}")
 
         return work
