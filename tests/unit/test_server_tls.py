@@ -21,7 +21,7 @@ async def test_clients_without_a_bundle_share_the_system_trust() -> None:
     second = ServerClient.for_server(SERVER, "token-two")
     try:
         assert tls_verify(None) is tls_verify(None)
-        assert first._client._transport._pool._ssl_context is second._client._transport._pool._ssl_context  # type: ignore[attr-defined]
+        assert first._client._transport._ssl is second._client._transport._ssl  # type: ignore[attr-defined]
     finally:
         await first.aclose()
         await second.aclose()

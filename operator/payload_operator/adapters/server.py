@@ -19,8 +19,9 @@ from urllib.parse import quote
 
 import httpx
 
+from payload_operator.adapters.aio_transport import AiohttpTransport, system_trust
 from payload_operator.adapters.bounded import BoundedResponse, ResponseDeadline, ResponseTooLarge, bounded_request
-from payload_operator.adapters.peer_check import PeerCheck, checked_transport
+from payload_operator.adapters.peer_check import PeerCheck
 from payload_operator.adapters.tenancy import TenantPolicyDenied
 from payload_operator.api.spec import ServerSpec
 
@@ -30,6 +31,8 @@ REDACTED = "[redacted]"
 MIN_REDACTED_LENGTH = 8  # shorter tokens would match by coincidence (tests, misconfigurations)
 CONTROL_PLANE_MAX_BYTES = 1 << 20
 """Largest control-plane answer (namespace, policy, storage test, retention status): real ones are a few KiB."""
+MAX_CONNECTIONS = 16
+"""Connections to one server at once, per client (a resource's pass, a run)."""
 PAGE_MAX_BYTES = 16 << 20
 """Largest page of workflows or history (a history page may inline payloads up to the threshold)."""
 
@@ -128,17 +131,11 @@ def tls_verify(ca_bundle: str | None) -> ssl.SSLContext:
     Contexts are built once and shared by every client: loading a CA store costs about 30 ms of CPU, which
     each resync paid when every ServerClient built its own (httpx's `verify=True` loads certifi's store)."""
     if not ca_bundle:
-        return _system_trust()
+        return system_trust()
     try:
         return _bundle_trust(ca_bundle)
     except (ssl.SSLError, ValueError):  # never echo the parser's text: it may quote the bundle
         raise InvalidCaBundle("spec.server.caBundleRef: not a PEM bundle of CA certificates") from None
-
-
-@functools.cache
-def _system_trust() -> ssl.SSLContext:
-    """httpx's own default (certifi, or SSL_CERT_FILE / SSL_CERT_DIR when set), built once."""
-    return httpx.create_ssl_context()
 
 
 @functools.lru_cache(maxsize=64)
@@ -213,12 +210,12 @@ class ServerClient:
         verify: ssl.SSLContext | bool = True,
         peer_check: PeerCheck | None = None,
     ) -> None:
-        """`peer_check` judges every connection by the address it reached, before the token is sent."""
+        """`peer_check` judges every connection by the address it goes to, before the token is sent."""
         self._secret = token if len(token) >= MIN_REDACTED_LENGTH else ""
         self._deadline = timeout
-        limits = httpx.Limits(max_connections=16, max_keepalive_connections=8)
-        if transport is None and peer_check is not None:
-            transport = checked_transport(peer_check, verify=verify, limits=limits)
+        limits = httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=8)
+        if transport is None:
+            transport = AiohttpTransport(verify=verify, max_connections=MAX_CONNECTIONS, peer_check=peer_check)
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             timeout=timeout,
