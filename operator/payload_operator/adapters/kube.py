@@ -41,6 +41,10 @@ MAX_ANSWER_BYTES = 64 << 20
 CALL_DEADLINE_SECONDS = 60.0
 WATCH_SECONDS = 290
 """How long one watch request lasts before the API server ends it (and the watcher asks again)."""
+MAX_CONNECTIONS = 24
+"""Connections to the API server at once. Each TLS connection holds asyncio's 256 KiB read buffer (a hundred,
+aiohttp's default, would be 25 MiB); the reconcile slots (20 by default), the shard slots and the claims watch
+rarely need more, and a call beyond waits for a free connection."""
 FIELD_MANAGER = "payload-operator"
 """Who owns the fields the operator writes (server-side apply's `fieldManager`)."""
 
@@ -199,7 +203,7 @@ class KubeClient:
         elif info.username and info.password:
             auth = httpx.BasicAuth(info.username, info.password)
         verify = ssl_context(info)
-        transport = AiohttpTransport(verify=verify)
+        transport = AiohttpTransport(verify=verify, max_connections=MAX_CONNECTIONS)
         client = httpx.AsyncClient(
             base_url=info.server, headers=headers, auth=auth, verify=verify, timeout=30.0, transport=transport
         )
