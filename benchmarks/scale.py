@@ -181,8 +181,24 @@ def run_one(tree: Tree, resources: int, args: argparse.Namespace) -> scale_table
         "finished_at": finished,
         "wall_seconds": round(time.monotonic() - started),
         "load_average": [round(x, 1) for x in os.getloadavg()],
-        "command": " ".join(shlex.quote(a) for a in ["benchmarks/scale.py", *sys.argv[1:]]),
+        "command": measured_command(sys.argv[1:]),
     }
+
+
+def measured_command(argv: list[str]) -> str:
+    """The command line as it bears on the measurement: without --note and --write-docs, which only shape
+    the docs (a long note would otherwise be quoted in every "Measured with" line)."""
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip or arg == "--write-docs" or arg.startswith("--note="):
+            skip = False
+            continue
+        if arg == "--note":
+            skip = True
+            continue
+        kept.append(arg)
+    return " ".join(shlex.quote(a) for a in ["benchmarks/scale.py", *kept])
 
 
 def cpu_model() -> str:

@@ -3,7 +3,7 @@
 Names are resolved here so that a DNS name pointing at 127.0.0.1 or 169.254.169.254 is judged by
 where it leads, not by how it is spelled. A name that does not resolve is judged by its spelling
 only (the call would fail anyway). Resolution and connection are separate lookups: the server client
-judges each connection again by the address it reached (`server_peer_check`, `peer_check.py`).
+judges each connection again by the address it goes to (`server_peer_check`, `peer_check.py`).
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ class Admission:
             raise TenantPolicyDenied(found)
 
     async def server_peer_check(self, resource: Resource) -> Callable[[Address], None]:
-        """The check of every connection to the resource's server by the address it reached (peer_check.py):
+        """The check of every connection to the resource's server by the address it goes to (peer_check.py):
         TenantPolicyDenied when the policy would have refused the URL had its name resolved there."""
         addresses = await resolve_all(self._api_hosts())
         api_server = [a for found in addresses.values() for a in found]

@@ -39,5 +39,5 @@ class RunContext:
     server_ca: str | None = None
     """The PEM bundle spec.server.caBundleRef names, when it names one."""
     server_peer_check: Callable[[Any], None] | None = None
-    """Judges each connection to the server by the address it reached (the tenant policy against DNS
+    """Judges each connection to the server by the address it goes to (the tenant policy against DNS
     rebinding, adapters/peer_check.py); None where no policy applies (the command line with -f)."""
