@@ -4,7 +4,7 @@ Why (measured December 2026 on 2 cores: one GET of a small JSON object over a ke
 client's CPU per call): httpx 0.28 on its own transport 1.3-1.8 ms, of which httpcore 1.0 over anyio is
 1.2-1.4 ms; aiohttp 3.14 (already loaded for Kopf) 0.25 ms; httpx on this transport 0.67 ms. A settled
 fleet makes about six such calls per resource per resync (Secrets, published objects, the server's two
-reads): a quarter of the operator's CPU at rest. httpx stays the interface, so auth flows
+reads): about a fifth of the operator's CPU at rest. httpx stays the interface, so auth flows
 (kube_auth.TokenFileAuth), proxies from the environment, bounded reads and MockTransport in tests work as
 before; only the connections move.
 
