@@ -26,3 +26,12 @@ def local_http_server(handler: type[BaseHTTPRequestHandler], tls: tuple[Path, Pa
     finally:
         server.shutdown()
         server.server_close()
+
+
+def send_json(handler: BaseHTTPRequestHandler, body: bytes, status: int = 200) -> None:
+    """Answer the handler's request with `body` as a JSON document of known length."""
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
-from devkit.httpserver import local_http_server
+from devkit.httpserver import local_http_server, send_json
 
 from payload_operator.adapters.server import ServerClient, ServerUnreachable
 
@@ -43,11 +43,7 @@ class Recorder(BaseHTTPRequestHandler):
                 }
             )
         body = b'{"external_payload_storage": {"driver": "s3"}}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        send_json(self, body)
 
     do_GET = do_PUT = _answer
 

@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
-from devkit.httpserver import local_http_server
+from devkit.httpserver import local_http_server, send_json
 
 from payload_operator.adapters.server import PeerRefused, ServerClient
 from payload_operator.adapters.tenancy import Admission
@@ -39,11 +39,7 @@ class Recorder(BaseHTTPRequestHandler):
         with Recorder.lock:
             Recorder.seen.append(self.headers.get("Authorization", ""))
         body = b'{"name": "orders"}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        send_json(self, body)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from typing import Any, cast
 
 import pytest
 from devkit.arm_emulator.tls import write_self_signed
-from devkit.httpserver import local_http_server
+from devkit.httpserver import local_http_server, send_json
 from pydantic import ValidationError
 
 from payload_operator.adapters.kube import KubeClient, KubeNotFound
@@ -182,11 +182,7 @@ def test_every_path_segment_sent_to_the_server_is_encoded_whole(name: str, sent:
 class _Info(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         body = b'{"generation": "A"}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        send_json(self, body)
 
     def log_message(self, *_: object) -> None:
         return
