@@ -1,6 +1,6 @@
 """The timer handler's gate, with the passes replaced: which ticks reconcile the policy, which sweep, which only
-advance the scheduled runs, which return at once (nothing due and the body unchanged), and that one tick parses
-the resource once and hands the same parse to all."""
+advance the scheduled runs, which return without looking (nothing due and the body unchanged), that one tick parses
+the resource once and hands the same parse to all, and how long a quiet tick rests."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from typing import Any, cast
 
 import kopf
 import pytest
+from kopf._core.intents.stoppers import DaemonStopper
 from prometheus_client import REGISTRY
 
 from payload_operator.api import resource as resource_module
@@ -108,10 +109,21 @@ def _changed(raw: dict[str, Any]) -> dict[str, Any]:
     return raw | {"metadata": raw["metadata"] | {"resourceVersion": str(next(_versions))}}
 
 
+def _tick_fn(passes: Passes) -> Callable[..., Coroutine[Any, Any, None]]:
+    return cast(Callable[..., Coroutine[Any, Any, None]], passes.handlers.tick)
+
+
 def _tick(passes: Passes, raw: dict[str, Any], memo: kopf.Memo) -> kopf.Patch:
+    """One tick whose rest ends at once (its timer is stopping): what a tick decides, not how long it waits."""
     patch = kopf.Patch()
-    tick = cast(Callable[..., Coroutine[Any, Any, None]], passes.handlers.tick)
-    asyncio.run(tick(body=kopf.Body(cast(kopf.RawBody, raw)), patch=patch, memo=memo))
+
+    async def stopping_tick() -> None:
+        stopper = DaemonStopper()
+        stopper.set()
+        body = kopf.Body(cast(kopf.RawBody, raw))
+        await _tick_fn(passes)(body=body, patch=patch, memo=memo, stopped=stopper.async_waiter)
+
+    asyncio.run(stopping_tick())
     return patch
 
 
@@ -221,3 +233,81 @@ def test_a_tick_works_on_a_snapshot_that_the_live_body_cannot_move(handlers: Mod
 
     assert observed["status"]["conditions"][0]["status"] == "True"
     assert observed["spec"]["server"]["namespaces"] == ["orders"]
+
+
+class Resting:
+    """A settled resource whose next tick rests: its live body, its timer's stopper, and its runs stubbed."""
+
+    def __init__(self, passes: Passes, *, next_run_in: float = 3600.0) -> None:
+        self.passes = passes
+        self.raw = _changed(stored_body())
+        self.memo = _memo(passes)
+        self.memo.runs = _ForgetfulRuns()
+        self.stopper = DaemonStopper()
+        passes.state.last_policy_check = float("-inf")  # its first tick reconciles
+        passes.runs_result = TickResult(None, next_run=datetime.now(UTC) + timedelta(seconds=next_run_in))
+
+    def tick(self) -> asyncio.Future[None]:
+        body = kopf.Body(cast(kopf.RawBody, self.raw))  # Kopf's live view: it follows `raw`
+        call = _tick_fn(self.passes)(body=body, patch=kopf.Patch(), memo=self.memo, stopped=self.stopper.async_waiter)
+        return asyncio.ensure_future(call)
+
+    async def resting(self) -> asyncio.Future[None]:
+        """The tick after an idle one, once it waits: a tick that did not rest is done by then."""
+        await asyncio.wait_for(self.tick(), 10)  # the policy pass
+        await asyncio.wait_for(self.tick(), 10)  # nothing due: quiet from here
+        rest = self.tick()
+        for _ in range(50):  # loop turns, not time: the tick reaches its wait within a few
+            await asyncio.sleep(0)
+        assert not rest.done(), "a quiet tick rests instead of returning to Kopf's timer"
+        return rest
+
+    async def event(self, kind: str) -> None:
+        """Kopf's watch delivers a change: it updates the live body, then calls the event handler."""
+        self.raw["metadata"]["resourceVersion"] = str(next(_versions))
+        await self.passes.handlers.notice(event={"type": kind, "object": self.raw}, memo=self.memo)
+
+
+class _ForgetfulRuns:
+    async def forget_resource(self, uid: str) -> None:
+        """No in-process runs here."""
+
+
+def test_a_resting_tick_looks_at_a_change_as_soon_as_it_arrives(passes: Passes) -> None:
+    async def scenario() -> None:
+        resource = Resting(passes)
+        rest = await resource.resting()
+        assert len(passes.runs) == 2
+        await resource.event("MODIFIED")  # say, a run-now annotation
+        await asyncio.wait_for(rest, 10)
+        assert len(passes.runs) == 3, "the change was looked at"
+
+    asyncio.run(scenario())
+
+
+def test_a_resting_tick_wakes_when_its_quiet_spell_ends(passes: Passes) -> None:
+    async def scenario() -> None:
+        resource = Resting(passes, next_run_in=0.3)
+        rest = await resource.resting()
+        await asyncio.wait_for(rest, 10)
+        assert len(passes.runs) == 3, "the scheduled run that fell due was advanced"
+
+    asyncio.run(scenario())
+
+
+def test_a_resting_tick_ends_when_its_timer_stops_or_the_resource_goes(passes: Passes) -> None:
+    async def scenario() -> None:
+        resource = Resting(passes)
+        rest = await resource.resting()
+        resource.stopper.set()  # operator exit, or another replica took the lead
+        await asyncio.wait_for(rest, 10)
+        assert len(passes.runs) == 2, "a stopping timer's tick returns without looking"
+
+        resource = Resting(passes)
+        rest = await resource.resting()
+        await resource.event("DELETED")
+        await asyncio.wait_for(rest, 10)
+        assert resource.stopper.is_set(), "a deleted resource's timer is stopped"
+        assert len(passes.runs) == 4, "and nothing is looked at for it"
+
+    asyncio.run(scenario())

@@ -32,7 +32,8 @@ class OperatorConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PAYLOAD_OPERATOR_", frozen=True)
 
     timer_interval: float = Field(default=30.0, gt=0)
-    """Seconds between timer ticks per resource; each tick decides whether any work is due."""
+    """Seconds between a resource's timer ticks while it has work in progress; a settled resource's tick rests
+    until it changes or work falls due (handlers._rest)."""
     backoff_base: float = Field(default=5.0, gt=0)
     """First retry delay after a failed reconcile; doubles per consecutive failure."""
     backoff_max: float = Field(default=300.0, gt=0)
