@@ -295,7 +295,7 @@ def _without_finalizer(registry: kopf.OperatorRegistry, handler_id: str) -> None
     Kopf makes every timer demand one so it can stop the timer before the object goes, and offers no
     switch (kopf#896, kopf#1074). Under Retain nothing has to happen before a resource goes, and a
     finalizer there means a resource left after an uninstall cannot be deleted. So the timer is
-    registered without one, and `forget` marks a deleted resource for its timer to stop itself
+    registered without one, and `notice` marks a deleted resource for its timer to stop itself
     (`tests/e2e/test_finalizers.py` holds both ends, so a Kopf upgrade that changes this fails there)."""
     spawning = registry._spawning
     spawning._handlers = [
