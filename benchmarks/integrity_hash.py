@@ -516,8 +516,9 @@ log-uniform from 1 KiB to {args.max_mib} MiB (mostly small objects: what a lower
 "rgw-" sets on Ceph RGW (one memstore OSD): "rgw-mixed" as Ceph ships its beast frontend (Nagle's
 algorithm on), "rgw-mixed-nodelay" with `tcp_nodelay=1`. Each tool ran as its own process over all
 objects of a set; local files were read once beforehand so every tool found them in the page cache.
-The project ran with the spec defaults (`concurrency: {PROJECT_CONCURRENCY}`, 1 MiB reads); rclone ran with its
-defaults and, on S3, also with {PROJECT_CONCURRENCY} transfers and checkers (the comparison takes rclone's faster row).
+The project ran with the spec defaults (`concurrency: {PROJECT_CONCURRENCY}`: 1 MiB pieces from S3; local
+files through a 128 KiB buffer per thread, at most two threads per CPU); rclone ran with its defaults and, on S3,
+also with {PROJECT_CONCURRENCY} transfers and checkers (the comparison takes rclone's faster row).
 sha256sum reads files only, so it has no S3 row; rclone needs `--download` on S3, which stores no SHA-256.
 
 Sets run: {", ".join(dict.fromkeys(m.dataset.name for m in results))} ({args.objects:,} local, {args.s3_objects:,} mixed
@@ -539,8 +540,8 @@ Reading the table:
 - Every project row includes {overhead:.2f} s of interpreter start-up and imports (best
   `payload-operator integrity --help`); rclone starts in a few milliseconds.
 - The project's peak RSS is the same for {args.max_mib} MiB and {args.big_mib} MiB objects: it streams each object
-  through the hash in 1 MiB chunks with at most `concurrency` reads in flight. The SDK loop holds a
-  whole object in memory, so its RSS follows the largest object.
+  through the hash in 1 MiB pieces (128 KiB for local files) with at most `concurrency` reads in flight.
+  The SDK loop holds a whole object in memory, so its RSS follows the largest object.
 - moto is a Python process on the same 2 cores and closes the connection after every answer: the
   moto rows are bound by moto's own CPU per request (about 1.8 ms, whichever client asks), so every
   client lands near the same time there.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from payload_operator.adapters.storage.local import LocalStore
-from payload_operator.tasks.integrity.hashing import Check, Problem, ReadsInto, verify
+from payload_operator.adapters.storage.s3 import S3Store
+from payload_operator.tasks.integrity.hashing import BUFFER_SIZE, Check, Problem, ReadsInto, read_workers, verify
 from payload_operator.tasks.integrity.run import BATCH_BYTES, BATCH_OBJECTS, GUESSED_BYTES, _Batches
 
 
@@ -43,6 +45,21 @@ def test_a_reused_buffer_never_carries_one_object_into_the_next(
         (root / "o0").write_bytes(damaged)
         verdict = verify(store, Check("o0", hashlib.sha256(data).hexdigest()), chunk)
         assert (verdict.problem, verdict.actual_sha256) == (Problem.HASH, hashlib.sha256(damaged).hexdigest())
+
+
+def test_an_object_of_many_buffer_fills_hashes_whole_with_the_default_buffer(tmp_path: Path) -> None:
+    data = os.urandom(3 * BUFFER_SIZE + 7)
+    (tmp_path / "big").write_bytes(data)
+    verdict = verify(LocalStore(str(tmp_path)), Check("big", hashlib.sha256(data).hexdigest(), (len(data),)))
+    assert (verdict.problem, verdict.bytes_read) == (None, len(data))
+
+
+def test_local_reads_run_at_most_two_per_cpu_and_remote_reads_as_many_as_asked() -> None:
+    """Local hashing is CPU-bound: `concurrency: 256` must not put 256 threads on a 2-core node."""
+    cpus = os.cpu_count() or 1
+    assert read_workers(LocalStore("/nonexistent"), 256) == 2 * cpus
+    assert read_workers(LocalStore("/nonexistent"), 1) == 1
+    assert read_workers(S3Store.__new__(S3Store), 256) == 256
 
 
 def test_missing_objects_and_directories_are_missing_on_the_buffer_path(tmp_path: Path) -> None:

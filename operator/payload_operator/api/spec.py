@@ -365,7 +365,7 @@ class IntegritySpec(ApiModel):
     sample_ratio: Annotated[float, Field(gt=0, le=1)] = 1.0
     """Share of objects checked, chosen stably by sha256 so repeated runs cover the same sample."""
     concurrency: Annotated[int, Field(ge=1, le=256)] = 16
-    """Parallel object reads per shard."""
+    """Parallel object reads per shard; a local store reads at most two per CPU (its hashing is CPU-bound)."""
     on_corrupt: OnCorrupt = OnCorrupt.REPORT
     """Report only, or also copy the object to <root>/quarantine/ with a JSON note."""
 

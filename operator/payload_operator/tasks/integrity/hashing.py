@@ -7,16 +7,24 @@ claimed size; its key names the sha256 it must hash to.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import Protocol, cast, runtime_checkable
 
 from payload_operator.adapters.storage.base import ObjectStore, StorageError
 
 CHUNK_SIZE = 1 << 20
+"""The pieces a remote object's stream is hashed in."""
+BUFFER_SIZE = 128 << 10
+"""The buffer a local read refills. Why not 1 MiB: the kernel's copy out of the page cache costs about
+four times the system CPU once the buffer passes 128 KiB (10,000 local files, 4.8 GiB, 2 threads,
+AMD EPYC with 512 KiB of L2 per core: 64-128 KiB buffers 0.8-0.9 s of system CPU and 2.5-2.7 s wall,
+192 KiB to 1 MiB 3.0-3.5 s and 3.4-3.9 s; 16-32 KiB pay for more calls)."""
 
 
 @runtime_checkable
@@ -75,15 +83,26 @@ def judge(check: Check, actual_sha256: str, actual_size: int) -> Verdict:
     return Verdict(check, None, actual_size, actual_sha256)
 
 
-def verify(store: ObjectStore, check: Check, chunk_size: int = CHUNK_SIZE) -> Verdict:
-    """Read the object chunk by chunk, hashing as it streams; storage failures become verdicts."""
+def read_workers(store: ObjectStore, concurrency: int) -> int:
+    """How many objects to read at once: `concurrency`, but at most two per CPU for a store read into
+    buffers (local files). Why: those reads are copies from the page cache and the hash is CPU-bound,
+    so more threads only take turns at the cores and the caches (10,000 local files, 4.8 GiB, 2 cores:
+    2-4 threads 2.5 s, 16 threads 3.5 s). Reads from remote stores wait on the network, not the CPU."""
+    if _fills_buffers(type(store)):
+        return min(concurrency, 2 * (os.cpu_count() or 1))
+    return concurrency
+
+
+def verify(store: ObjectStore, check: Check, chunk_size: int | None = None) -> Verdict:
+    """Read the object chunk by chunk, hashing as it streams; storage failures become verdicts.
+    `chunk_size` defaults to the read path's own (BUFFER_SIZE for local files, else CHUNK_SIZE)."""
     digest = hashlib.sha256()
     size = 0
     try:
-        if isinstance(store, ReadsInto):
-            size = _hash_into(store, check.key, digest.update, chunk_size)
+        if _fills_buffers(type(store)):
+            size = _hash_into(cast(ReadsInto, store), check.key, digest.update, chunk_size or BUFFER_SIZE)
         else:
-            for chunk in store.read_chunks(check.key, chunk_size):
+            for chunk in store.read_chunks(check.key, chunk_size or CHUNK_SIZE):
                 digest.update(chunk)
                 size += len(chunk)
     except FileNotFoundError:
@@ -91,6 +110,13 @@ def verify(store: ObjectStore, check: Check, chunk_size: int = CHUNK_SIZE) -> Ve
     except StorageError as exc:
         return Verdict(check, Problem.UNREADABLE, size, detail=exc.reason)
     return judge(check, digest.hexdigest(), size)
+
+
+@functools.cache
+def _fills_buffers(store_type: type[ObjectStore]) -> bool:
+    """Whether a store class reads into buffers: decided once per class, as the protocol check costs
+    about 5 µs per call (10,000 objects: 55 ms under the GIL)."""
+    return issubclass(store_type, ReadsInto)
 
 
 def _hash_into(store: ReadsInto, key: str, update: Callable[[memoryview], None], chunk_size: int) -> int:

@@ -30,7 +30,7 @@ from payload_operator.planning import keys
 from payload_operator.planning.objects import ObjectInfo
 from payload_operator.tasks.discovery import discover
 from payload_operator.tasks.integrity import report as integrity_report
-from payload_operator.tasks.integrity.hashing import Check, Problem, Verdict, verify
+from payload_operator.tasks.integrity.hashing import Check, Problem, Verdict, read_workers, verify
 from payload_operator.tasks.integrity.quarantine import quarantine
 from payload_operator.tasks.integrity.report import Tally
 from payload_operator.tasks.integrity.sources import collect_references, walk_summary
@@ -103,7 +103,8 @@ class IntegrityRun:
                     mode = IntegrityMode.INVENTORY  # the half that needs no references still runs
             claims = _Claims(references)
             checker = _Checker(store, spec.key_prefix, self.on_corrupt or settings.on_corrupt, tally, self.progress)
-            async with BoundedPool(checker.work, checker.record, workers=settings.concurrency) as pool:
+            workers = read_workers(store, settings.concurrency)
+            async with BoundedPool(checker.work, checker.record, workers=workers) as pool:
                 batches = _Batches(pool)
                 if mode is not IntegrityMode.REFERENCED:
                     await _list(
