@@ -59,6 +59,25 @@ def integrity(*args: str, env: dict[str, str] | None = None) -> subprocess.Compl
     )
 
 
+def test_a_local_inventory_never_loads_the_network_clients(tmp_path: Path, target: Target) -> None:
+    """A run that opens no connection starts without aiohttp (about 0.3 s of every CLI start-up)."""
+    write_with_sdk(sys.executable, target, payload_values([2_000]))
+    code = (
+        "import sys; from payload_operator.cli.main import main;"
+        "code = main(['integrity', '-f', sys.argv[1], '--mode', 'inventory', '--json']);"
+        "print(code, 'aiohttp' in sys.modules, file=sys.stderr)"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code, str(manifest(tmp_path, target))],
+        capture_output=True,
+        text=True,
+        env=CLEAN_ENV,
+        timeout=120,
+        check=False,
+    )
+    assert (run.stderr.strip(), json.loads(run.stdout)["ok"]) == ("0 False", 1)
+
+
 def test_a_local_inventory_needs_no_server_and_no_credentials(tmp_path: Path, target: Target) -> None:
     envelopes = write_with_sdk(sys.executable, target, payload_values([2_000, 3_000, 4_000]))
     eps = manifest(tmp_path, target)

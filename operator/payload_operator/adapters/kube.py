@@ -28,7 +28,6 @@ from typing import Any
 
 import httpx
 
-from payload_operator.adapters.aio_transport import AiohttpTransport
 from payload_operator.adapters.bounded import NO_COMPRESSION, ResponseDeadline, ResponseTooLarge, bounded_request
 from payload_operator.adapters.kube_auth import TokenFileAuth, ssl_context
 from payload_operator.api.spec import API_GROUP
@@ -203,6 +202,8 @@ class KubeClient:
         elif info.username and info.password:
             auth = httpx.BasicAuth(info.username, info.password)
         verify = ssl_context(info)
+        from payload_operator.adapters.aio_transport import AiohttpTransport  # see aio_transport: imported on use
+
         transport = AiohttpTransport(verify=verify, max_connections=MAX_CONNECTIONS)
         client = httpx.AsyncClient(
             base_url=info.server, headers=headers, auth=auth, verify=verify, timeout=30.0, transport=transport

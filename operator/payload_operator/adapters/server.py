@@ -19,7 +19,6 @@ from urllib.parse import quote
 
 import httpx
 
-from payload_operator.adapters.aio_transport import AiohttpTransport, system_trust
 from payload_operator.adapters.bounded import BoundedResponse, ResponseDeadline, ResponseTooLarge, bounded_request
 from payload_operator.adapters.peer_check import PeerCheck
 from payload_operator.adapters.tenancy import TenantPolicyDenied
@@ -131,6 +130,8 @@ def tls_verify(ca_bundle: str | None) -> ssl.SSLContext:
     Contexts are built once and shared by every client: loading a CA store costs about 30 ms of CPU, which
     each resync paid when every ServerClient built its own (httpx's `verify=True` loads certifi's store)."""
     if not ca_bundle:
+        from payload_operator.adapters.aio_transport import system_trust  # see aio_transport: imported on use
+
         return system_trust()
     try:
         return _bundle_trust(ca_bundle)
@@ -215,6 +216,8 @@ class ServerClient:
         self._deadline = timeout
         limits = httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=8)
         if transport is None:
+            from payload_operator.adapters.aio_transport import AiohttpTransport  # see aio_transport: imported on use
+
             transport = AiohttpTransport(verify=verify, max_connections=MAX_CONNECTIONS, peer_check=peer_check)
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
