@@ -23,7 +23,7 @@ CHUNK_SIZE = 1 << 20
 BUFFER_SIZE = 128 << 10
 """The buffer a local read refills. Why not 1 MiB: the kernel's copy out of the page cache costs about
 four times the system CPU once the buffer passes 128 KiB (10,000 local files, 4.8 GiB, 2 threads,
-AMD EPYC with 512 KiB of L2 per core: 64-128 KiB buffers 0.8-0.9 s of system CPU and 2.5-2.7 s wall,
+2-core AMD EPYC: 64-128 KiB buffers 0.8-0.9 s of system CPU and 2.5-2.7 s wall,
 192 KiB to 1 MiB 3.0-3.5 s and 3.4-3.9 s; 16-32 KiB pay for more calls)."""
 
 
