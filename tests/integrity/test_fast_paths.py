@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from payload_operator.adapters.storage.local import LocalStore
 from payload_operator.adapters.storage.s3 import S3Store
+from payload_operator.core.cpus import usable_cpus
 from payload_operator.tasks.integrity.hashing import BUFFER_SIZE, Check, Problem, ReadsInto, read_workers, verify
 from payload_operator.tasks.integrity.run import BATCH_BYTES, BATCH_OBJECTS, GUESSED_BYTES, _Batches
 
@@ -56,7 +57,7 @@ def test_an_object_of_many_buffer_fills_hashes_whole_with_the_default_buffer(tmp
 
 def test_local_reads_run_at_most_two_per_cpu_and_remote_reads_as_many_as_asked() -> None:
     """Local hashing is CPU-bound: `concurrency: 256` must not put 256 threads on a 2-core node."""
-    cpus = os.cpu_count() or 1
+    cpus = usable_cpus()
     assert read_workers(LocalStore("/nonexistent"), 256) == min(256, 2 * cpus)
     assert read_workers(LocalStore("/nonexistent"), 1) == 1
     assert read_workers(S3Store.__new__(S3Store), 256) == 256

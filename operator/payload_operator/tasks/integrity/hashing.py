@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from enum import StrEnum
 from typing import Protocol, cast, runtime_checkable
 
 from payload_operator.adapters.storage.base import ObjectStore, StorageError
+from payload_operator.core.cpus import usable_cpus
 
 CHUNK_SIZE = 1 << 20
 """The pieces a remote object's stream is hashed in."""
@@ -84,12 +84,12 @@ def judge(check: Check, actual_sha256: str, actual_size: int) -> Verdict:
 
 
 def read_workers(store: ObjectStore, concurrency: int) -> int:
-    """How many objects to read at once: `concurrency`, but at most two per CPU for a store read into
-    buffers (local files). Why: those reads are copies from the page cache and the hash is CPU-bound,
+    """How many objects to read at once: `concurrency`, but at most two per usable CPU (core/cpus.py) for a
+    store read into buffers (local files). Why: those reads are copies from the page cache and the hash is CPU-bound,
     so more threads only take turns at the cores and the caches (10,000 local files, 4.8 GiB, 2 cores:
     2-4 threads 2.5 s, 16 threads 3.5 s). Reads from remote stores wait on the network, not the CPU."""
     if _fills_buffers(type(store)):
-        return min(concurrency, 2 * (os.cpu_count() or 1))
+        return min(concurrency, 2 * usable_cpus())
     return concurrency
 
 
