@@ -34,35 +34,49 @@ def _operator_pod(release: Release) -> dict[str, Any]:
     return pod
 
 
-def test_the_image_is_lean_and_within_its_size_budget(node_image: ImageBuild, node: NodeCluster) -> None:
-    assert node_image.size <= IMAGE_BUDGET_BYTES, f"image is {node_image.size / 1e6:.0f} MB"
+def _run_image(node: NodeCluster, name: str, code: str, limits: dict[str, str] | None = None) -> str:
+    """Run `python -c code` in a bare pod of the image; its log once it finished."""
+    container: dict[str, Any] = {
+        "name": "check",
+        "image": "payload-operator:dev",
+        "imagePullPolicy": "Never",
+        "command": ["python", "-c", code],
+    }
+    if limits:
+        container["resources"] = {"limits": limits, "requests": limits}
     pod = {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": "lean-check", "namespace": "default"},
-        "spec": {
-            "restartPolicy": "Never",
-            "automountServiceAccountToken": False,
-            "containers": [
-                {
-                    "name": "check",
-                    "image": "payload-operator:dev",
-                    "imagePullPolicy": "Never",
-                    "command": ["python", "-c", LEAN_CHECK],
-                }
-            ],
-        },
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"restartPolicy": "Never", "automountServiceAccountToken": False, "containers": [container]},
     }
     node.cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(pod))
     wait_for(
         lambda: (
-            node.cluster.api("GET", "/api/v1/namespaces/default/pods/lean-check")["status"].get("phase")
+            node.cluster.api("GET", f"/api/v1/namespaces/default/pods/{name}")["status"].get("phase")
             in ("Succeeded", "Failed")
         ),
         120,
-        message="the lean-check pod finished",
+        message=f"the {name} pod finished",
     )
-    assert logs(node.cluster, "default", "lean-check").strip() == "[]", "installers or compilers in the image"
+    return logs(node.cluster, "default", name)
+
+
+def test_the_image_is_lean_and_within_its_size_budget(node_image: ImageBuild, node: NodeCluster) -> None:
+    assert node_image.size <= IMAGE_BUDGET_BYTES, f"image is {node_image.size / 1e6:.0f} MB"
+    assert _run_image(node, "lean-check", LEAN_CHECK).strip() == "[]", "installers or compilers in the image"
+
+
+def test_a_pod_limited_to_one_cpu_hashes_local_files_on_at_most_two_threads(node: NodeCluster) -> None:
+    """The node has more CPUs than the limit: the read cap follows the container's limit, not the node."""
+    code = (
+        "import os; from payload_operator.adapters.storage.local import LocalStore;"
+        "from payload_operator.tasks.integrity.hashing import read_workers;"
+        "print(len(os.sched_getaffinity(0)), read_workers(LocalStore('/tmp'), 16))"
+    )
+    cpus, workers = _run_image(node, "cpu-limit-check", code, {"cpu": "1", "memory": "128Mi"}).split()
+    assert int(cpus) > 1, "the node needs two CPUs for this check"
+    assert workers == "2"
 
 
 def test_the_operator_pod_runs_as_non_root_on_a_read_only_root_filesystem(release: Release) -> None:
